@@ -1,0 +1,343 @@
+"""Recipes: parse, validate and identify recurrent cells written in the NAS-Bench-NLP cell language.
+
+A recipe is a JSON object mapping node names to ``{"op": OP, "input": [names]}``. The inputs of a cell
+are ``x`` and ``h_prev_0..k-1``; its outputs are the nodes named exactly ``h_new_0..k-1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from zeronas.cells.ops import OPS
+
+MAX_HIDDEN_TUPLE_SIZE = 3
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OUTPUT_RE = re.compile(r"^h_new_(\d+)$")
+PREV_RE = re.compile(r"^h_prev_(\d+)$")
+# Tie groups at commutative nodes are resolved by trying their permutations; beyond this many
+# combinations the id would be too slow to compute, so we refuse rather than give a wrong id.
+MAX_TIE_COMBINATIONS = 40320
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be a cell. The message names the source, the node and the problem."""
+
+
+def sha1_of_recipe(recipe: Mapping[str, Any]) -> str:
+    """The benchmark's key: sha1 of the recipe as sorted-key compact JSON."""
+    return hashlib.sha1(canonical_json(recipe).encode()).hexdigest()
+
+
+def canonical_json(recipe: Mapping[str, Any]) -> str:
+    return json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A validated cell. Build it with :func:`parse_recipe`, :func:`load_cell` or :meth:`from_recipe`."""
+
+    recipe: dict[str, dict[str, Any]]
+    hidden_tuple_size: int
+    order: tuple[str, ...]  # nodes in topological order (inputs excluded)
+    name: str | None = None
+    _ids: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @staticmethod
+    def from_recipe(recipe: Any, *, source: str = "recipe", name: str | None = None) -> "Cell":
+        return parse_recipe(recipe, source=source, name=name)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return ("x",) + tuple(f"h_prev_{i}" for i in range(self.hidden_tuple_size))
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return tuple(f"h_new_{i}" for i in range(self.hidden_tuple_size))
+
+    @property
+    def arch_sha1(self) -> str:
+        if "sha1" not in self._ids:
+            self._ids["sha1"] = sha1_of_recipe(self.recipe)
+        return self._ids["sha1"]
+
+    @property
+    def canonical_id(self) -> str:
+        """Invariant to renaming intermediate nodes and to the input order of commutative ops."""
+        if "canonical" not in self._ids:
+            self._ids["canonical"] = _canonical_id(self.recipe, self.hidden_tuple_size)
+        return self._ids["canonical"]
+
+    def op(self, node: str) -> str:
+        return self.recipe[node]["op"]
+
+    def node_inputs(self, node: str) -> list[str]:
+        return self.recipe[node]["input"]
+
+    def op_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(v["op"] for v in self.recipe.values()).items()))
+
+    def to_json(self, indent: int | None = None) -> str:
+        if indent is None:
+            return canonical_json(self.recipe)
+        return json.dumps(self.recipe, sort_keys=True, indent=indent)
+
+    def __len__(self) -> int:
+        return len(self.recipe)
+
+
+def load_cell(path: str | Path, *, name: str | None = None) -> Cell:
+    """Read and validate a recipe file. Errors name the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{p}: cannot read: {exc}") from None
+    return parse_recipe(text, source=str(p), name=name)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise RecipeError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def parse_recipe(obj: Any, *, source: str = "recipe", name: str | None = None,
+                 max_hidden_tuple_size: int = MAX_HIDDEN_TUPLE_SIZE) -> Cell:
+    """Parse a JSON string (or an already decoded mapping) and validate it as a cell."""
+    if isinstance(obj, Cell):
+        return obj
+    if isinstance(obj, (str, bytes)):
+        try:
+            obj = json.loads(obj, object_pairs_hook=_reject_duplicates)
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise RecipeError(f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    recipe = _check_shape(obj, source)
+    k = _check_outputs(recipe, source, max_hidden_tuple_size)
+    _check_inputs_defined(recipe, k, source)
+    order = _topological_order(recipe, source)
+    _check_inputs_used(recipe, k, source)
+    _check_no_dead_nodes(recipe, k, source)
+    return Cell(recipe=recipe, hidden_tuple_size=k, order=order, name=name)
+
+
+def _check_shape(obj: Any, source: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(obj, Mapping):
+        raise RecipeError(f"{source}: a recipe must be a JSON object of nodes, got {type(obj).__name__}")
+    if not obj:
+        raise RecipeError(f"{source}: the recipe has no nodes")
+    recipe: dict[str, dict[str, Any]] = {}
+    for node, spec in obj.items():
+        if not isinstance(node, str) or not NAME_RE.match(node):
+            raise RecipeError(f"{source}: node {node!r}: a node name must be letters, digits and '_' "
+                              "and not start with a digit")
+        if node == "x" or PREV_RE.match(node):
+            raise RecipeError(f"{source}: node {node!r}: this name is reserved for a cell input")
+        if not isinstance(spec, Mapping):
+            raise RecipeError(f"{source}: node {node!r}: must be an object with 'op' and 'input'")
+        extra = sorted(set(spec) - {"op", "input"})
+        if extra:
+            raise RecipeError(f"{source}: node {node!r}: unknown field(s) {', '.join(map(repr, extra))}; "
+                              "a node has only 'op' and 'input'")
+        if "op" not in spec:
+            raise RecipeError(f"{source}: node {node!r}: missing field 'op'")
+        if "input" not in spec:
+            raise RecipeError(f"{source}: node {node!r}: missing field 'input'")
+        op, inputs = spec["op"], spec["input"]
+        if not isinstance(op, str):
+            raise RecipeError(f"{source}: node {node!r}: field 'op' must be a string")
+        if op not in OPS:
+            raise RecipeError(f"{source}: node {node!r}: unknown op {op!r} (known: {', '.join(sorted(OPS))})")
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise RecipeError(f"{source}: node {node!r}: field 'input' must be a list of node names")
+        if not OPS[op].accepts(len(inputs)):
+            raise RecipeError(f"{source}: node {node!r}: op {op!r} takes {OPS[op].arity_text()} input(s), "
+                              f"got {len(inputs)}")
+        recipe[node] = {"op": op, "input": list(inputs)}
+    return recipe
+
+
+def _check_outputs(recipe: dict[str, dict[str, Any]], source: str, max_k: int) -> int:
+    indices = sorted(int(m.group(1)) for n in recipe if (m := OUTPUT_RE.match(n)))
+    if not indices:
+        raise RecipeError(f"{source}: missing output node 'h_new_0' (outputs are named h_new_0..h_new_k-1)")
+    k = indices[-1] + 1
+    for i in range(k):
+        if i not in indices:
+            raise RecipeError(f"{source}: missing output node 'h_new_{i}' (found h_new_{k - 1}, so the hidden "
+                              f"tuple size is {k} and h_new_0..h_new_{k - 1} must all exist)")
+    if k > max_k:
+        raise RecipeError(f"{source}: hidden tuple size {k} is over the maximum {max_k} (node 'h_new_{k - 1}')")
+    return k
+
+
+def _check_inputs_defined(recipe: dict[str, dict[str, Any]], k: int, source: str) -> None:
+    for node, spec in recipe.items():
+        for inp in spec["input"]:
+            if inp == "x" or inp in recipe:
+                continue
+            m = PREV_RE.match(inp)
+            if m and int(m.group(1)) < k:
+                continue
+            if m:
+                raise RecipeError(f"{source}: node {node!r}: input {inp!r} is not defined: the hidden tuple size "
+                                  f"is {k} (outputs h_new_0..h_new_{k - 1}), so only h_prev_0..h_prev_{k - 1} exist")
+            raise RecipeError(f"{source}: node {node!r}: input {inp!r} is not defined")
+
+
+def _topological_order(recipe: dict[str, dict[str, Any]], source: str) -> tuple[str, ...]:
+    """Depth-first topological sort that reports the first cycle it finds as a path."""
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    order: list[str] = []
+    for root in sorted(recipe):
+        if state.get(root) == 2:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = [root]
+        state[root] = 1
+        while stack:
+            node, i = stack[-1]
+            inputs = recipe[node]["input"]
+            if i < len(inputs):
+                stack[-1] = (node, i + 1)
+                child = inputs[i]
+                if child not in recipe:
+                    continue
+                if state.get(child) == 1:
+                    cycle = path[path.index(child):] + [child]
+                    raise RecipeError(f"{source}: node {child!r}: cycle " + " -> ".join(reversed(cycle)))
+                if state.get(child) != 2:
+                    state[child] = 1
+                    stack.append((child, 0))
+                    path.append(child)
+            else:
+                state[node] = 2
+                order.append(node)
+                stack.pop()
+                path.pop()
+    return tuple(order)
+
+
+def _check_inputs_used(recipe: dict[str, dict[str, Any]], k: int, source: str) -> None:
+    used = {inp for spec in recipe.values() for inp in spec["input"]}
+    for inp in ["x"] + [f"h_prev_{i}" for i in range(k)]:
+        if inp not in used:
+            raise RecipeError(f"{source}: input {inp!r} is not used by any node")
+
+
+def _check_no_dead_nodes(recipe: dict[str, dict[str, Any]], k: int, source: str) -> None:
+    alive: set[str] = set()
+    todo = [f"h_new_{i}" for i in range(k)]
+    while todo:
+        node = todo.pop()
+        if node in alive or node not in recipe:
+            continue
+        alive.add(node)
+        todo.extend(recipe[node]["input"])
+    dead = [n for n in recipe if n not in alive]
+    if dead:
+        raise RecipeError(f"{source}: node {dead[0]!r} feeds no output (h_new_*)"
+                          + (f"; also {', '.join(map(repr, dead[1:]))}" if len(dead) > 1 else ""))
+
+
+# ----------------------------------------------------------------------------------------------
+# Canonical id
+# ----------------------------------------------------------------------------------------------
+
+def _subgraph_signatures(recipe: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """A Merkle hash per node of the tree below it, commutative inputs sorted.
+
+    It ignores sharing (two distinct but identical sub-trees hash alike); it only orders children,
+    and the full serialization in :func:`_canonical_id` settles ties exactly."""
+    sigs: dict[str, str] = {}
+
+    def sig(node: str) -> str:
+        if node not in recipe:
+            return node  # a cell input: x, h_prev_i
+        if node not in sigs:
+            spec = recipe[node]
+            child = [sig(c) for c in spec["input"]]
+            if OPS[spec["op"]].commutative:
+                child.sort()
+            sigs[node] = hashlib.sha1(f"{spec['op']}({','.join(child)})".encode()).hexdigest()
+        return sigs[node]
+
+    for node in recipe:
+        sig(node)
+    return sigs
+
+
+def _serialize(recipe: dict[str, dict[str, Any]], roots: list[str], sig, tie_order: dict[str, list[str]]) -> str:
+    """Depth-first serialization with first-visit numbering: a complete description of a DAG whose
+    children are ordered. Commutative children are ordered by signature, ties by ``tie_order``."""
+    numbers: dict[str, int] = {}
+    parts: list[str] = []
+
+    def children(node: str) -> list[str]:
+        inputs = recipe[node]["input"]
+        if node in tie_order:
+            return tie_order[node]
+        if OPS[recipe[node]["op"]].commutative:
+            return sorted(inputs, key=sig)
+        return list(inputs)
+
+    def visit(node: str) -> str:
+        if node not in recipe:
+            return node
+        if node in numbers:
+            return f"#{numbers[node]}"
+        numbers[node] = len(numbers)
+        refs = [visit(c) for c in children(node)]
+        parts.append(f"{numbers[node]}={recipe[node]['op']}({','.join(refs)})")
+        return f"#{numbers[node]}"
+
+    tops = [visit(r) for r in roots]
+    return ";".join(parts) + "|" + ",".join(tops)
+
+
+def _canonical_id(recipe: dict[str, dict[str, Any]], k: int) -> str:
+    sigs = _subgraph_signatures(recipe)
+
+    def sig(n: str) -> str:
+        return sigs.get(n, n)
+
+    # Commutative nodes whose sorted children contain distinct nodes with equal signatures: those
+    # children may still differ by how they are shared elsewhere, so every order is tried.
+    tie_choices: list[tuple[str, list[list[str]]]] = []
+    for node, spec in recipe.items():
+        if not OPS[spec["op"]].commutative or len(spec["input"]) < 2:
+            continue
+        ordered = sorted(spec["input"], key=sig)
+        groups = [list(g) for _, g in itertools.groupby(ordered, key=sig)]
+        if all(len(set(g)) == 1 for g in groups):
+            continue
+        options = [list(itertools.chain.from_iterable(p))
+                   for p in itertools.product(*[itertools.permutations(g) for g in groups])]
+        tie_choices.append((node, options))
+    n_combos = 1
+    for _, options in tie_choices:
+        n_combos *= len(options)
+    if n_combos > MAX_TIE_COMBINATIONS:
+        raise RecipeError(f"recipe too symmetric to identify ({n_combos} orderings of tied inputs)")
+    roots = [f"h_new_{i}" for i in range(k)]
+    best: str | None = None
+    for combo in itertools.product(*[options for _, options in tie_choices]):
+        tie_order = {node: order for (node, _), order in zip(tie_choices, combo)}
+        text = _serialize(recipe, roots, sig, tie_order)
+        if best is None or text < best:
+            best = text
+    assert best is not None
+    return hashlib.sha1(best.encode()).hexdigest()

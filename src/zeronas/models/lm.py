@@ -1,0 +1,166 @@
+"""The NAS-Bench-NLP language model: embedding -> stacked cell layers -> tied decoder (AWD-LSTM style)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zeronas.cells.recipe import Cell, parse_recipe
+from zeronas.models.cell import CellLayer, Observer
+
+Tensor = torch.Tensor
+State = list[tuple[Tensor, ...]]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and regularisation. Defaults are the NAS-Bench-NLP PTB setup; dropouts are the repo defaults."""
+
+    emb_size: int = 400
+    hidden_size: int = 600
+    n_layers: int = 3
+    tie_weights: bool = True
+    dropout: float = 0.4  # on the last layer's output
+    dropouth: float = 0.25  # between layers
+    dropouti: float = 0.4  # on the embedding output
+    dropoute: float = 0.1  # whole words of the embedding
+    wdrop: float = 0.5  # recurrent weights (DropConnect)
+
+    def without_dropout(self) -> "ModelConfig":
+        return ModelConfig(**{**asdict(self), "dropout": 0.0, "dropouth": 0.0, "dropouti": 0.0,
+                              "dropoute": 0.0, "wdrop": 0.0})
+
+
+def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Variational dropout: one mask per sequence, shared by all time steps (x is (T, B, D))."""
+    if not training or p == 0:
+        return x
+    mask = x.new_empty(1, x.size(1), x.size(2)).bernoulli_(1 - p) / (1 - p)
+    return x * mask
+
+
+def embedding_dropout(weight: Tensor, tokens: Tensor, p: float, training: bool) -> Tensor:
+    """Drop whole words (rows of the embedding matrix)."""
+    if training and p > 0:
+        mask = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)
+        weight = weight * mask
+    return F.embedding(tokens, weight)
+
+
+class RNNModel(nn.Module):
+    """Language model over token ids ``(T, B)``; returns logits ``(T, B, V)`` and the new state."""
+
+    def __init__(self, cell: Cell | dict | str, vocab_size: int, config: ModelConfig | None = None,
+                 **overrides: Any) -> None:
+        super().__init__()
+        config = config or ModelConfig()
+        if overrides:
+            config = ModelConfig(**{**asdict(config), **overrides})
+        self.config = config
+        self.cell = parse_recipe(cell) if not isinstance(cell, Cell) else cell
+        self.vocab_size = vocab_size
+        self.encoder = nn.Embedding(vocab_size, config.emb_size)
+        sizes = []
+        for layer in range(config.n_layers):
+            n_in = config.emb_size if layer == 0 else config.hidden_size
+            last = layer == config.n_layers - 1
+            n_out = (config.emb_size if config.tie_weights else config.hidden_size) if last else config.hidden_size
+            sizes.append((n_in, n_out))
+        self.layers = nn.ModuleList(CellLayer(self.cell, i, o, weight_drop=config.wdrop) for i, o in sizes)
+        self.decoder = nn.Linear(sizes[-1][1], vocab_size)
+        if config.tie_weights:
+            self.decoder.weight = self.encoder.weight
+        self.init_weights()
+
+    def init_weights(self, generator: Optional[torch.Generator] = None) -> None:
+        """AWD-LSTM: embedding ~ U(-0.1, 0.1), decoder bias 0; cells keep NAS-Bench-NLP's uniform init."""
+        with torch.no_grad():
+            self.encoder.weight.uniform_(-0.1, 0.1, generator=generator)
+            self.decoder.bias.zero_()
+            if not self.config.tie_weights:
+                self.decoder.weight.uniform_(-0.1, 0.1, generator=generator)
+        for layer in self.layers:
+            layer.reset_parameters(generator)
+
+    def init_hidden(self, batch_size: int) -> State:
+        ref = self.encoder.weight
+        return [layer.init_state(batch_size, ref) for layer in self.layers]
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        emb = embedding_dropout(self.encoder.weight, tokens, self.config.dropoute, self.training)
+        return locked_dropout(emb, self.config.dropouti, self.training)
+
+    def run_layers(self, emb: Tensor, hidden: Optional[State] = None, observer: Optional[Observer] = None,
+                   return_all: bool = False) -> tuple[Tensor | list[Tensor], State]:
+        """The recurrent part: from embedding-level input ``(T, B, E)`` to the last layer's outputs."""
+        out = emb
+        new_hidden: State = []
+        per_layer: list[Tensor] = []
+        for i, layer in enumerate(self.layers):
+            state = hidden[i] if hidden is not None else None
+            layer_observer = None
+            if observer is not None:
+                layer_observer = (lambda node, op, pre, post, _i=i: observer(f"{_i}.{node}", op, pre, post))
+            out, h = layer(out, state, layer_observer)
+            new_hidden.append(h)
+            per_layer.append(out)
+            if i < len(self.layers) - 1:
+                out = locked_dropout(out, self.config.dropouth, self.training)
+        return (per_layer if return_all else out), new_hidden
+
+    def decode(self, hidden_out: Tensor) -> Tensor:
+        return self.decoder(locked_dropout(hidden_out, self.config.dropout, self.training))
+
+    def forward(self, tokens: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
+        out, new_hidden = self.run_layers(self.embed(tokens), hidden)
+        return self.decode(out), new_hidden
+
+    def loss(self, tokens: Tensor, targets: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
+        """Mean cross-entropy per token (nats)."""
+        logits, new_hidden = self(tokens, hidden)
+        return F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1)), new_hidden
+
+    def cell_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """The recurrent cells' weights and biases (not the embedding or the decoder), by name."""
+        return [(n, p) for n, p in self.named_parameters() if n.startswith("layers.")]
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, the tied embedding counted once (as NAS-Bench-NLP counts them)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def detach_state(hidden: State) -> State:
+    return [tuple(h.detach() for h in layer) for layer in hidden]
+
+
+def count_parameters(cell: Cell, vocab_size: int = 10000, config: ModelConfig | None = None) -> int:
+    """The trainable parameter count of ``RNNModel(cell, vocab_size, config)`` without building it."""
+    config = config or ModelConfig()
+    total = vocab_size * config.emb_size + vocab_size  # tied embedding/decoder + decoder bias
+    if not config.tie_weights:
+        raise NotImplementedError("count_parameters assumes tied weights; build the model instead")
+    for layer in range(config.n_layers):
+        n_in = config.emb_size if layer == 0 else config.hidden_size
+        n_out = config.emb_size if layer == config.n_layers - 1 else config.hidden_size
+        for node in cell.order:
+            if cell.op(node) == "linear":
+                total += n_out + sum((n_in if s == "x" else n_out) * n_out for s in cell.node_inputs(node))
+    return total
+
+
+def build_model(recipe: Cell | dict | str, vocab_size: int = 10000, *, seed: int | None = None,
+                config: ModelConfig | None = None, **overrides: Any) -> RNNModel:
+    """Build a model; with a seed, the initial weights are a pure function of (recipe, sizes, seed)."""
+    if seed is None:
+        return RNNModel(recipe, vocab_size, config, **overrides)
+    gen = torch.Generator().manual_seed(seed)
+    model = RNNModel(recipe, vocab_size, config, **overrides)
+    model.init_weights(gen)
+    return model
+
+
+__all__: Sequence[str] = ["ModelConfig", "RNNModel", "build_model", "count_parameters", "detach_state"]
