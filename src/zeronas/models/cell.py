@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zeronas.cells.recipe import Cell
+from zeronas.models.deferred import deferred_weight, step_matmul
 from zeronas.models.ops import apply_op
 
 Tensor = torch.Tensor
@@ -48,6 +49,8 @@ class CellLayer(nn.Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.weight_drop = weight_drop
+        # One weight-gradient matmul per sequence (see deferred.py); off for torch.func and double backward.
+        self.fast_backward = True
         self.linears = nn.ModuleDict()
         for node in cell.order:
             if cell.op(node) == "linear":
@@ -57,25 +60,33 @@ class CellLayer(nn.Module):
         self.reset_parameters()
 
     def _plan(self) -> None:
-        """Group every (node, input position) by the source it reads; fix each block's column slice."""
-        self._readers: dict[str, list[tuple[str, int]]] = {}
-        for node in self.cell.order:
-            if self.cell.op(node) != "linear":
-                continue
-            for i, src in enumerate(self.cell.node_inputs(node)):
-                self._readers.setdefault(src, []).append((node, i))
+        """Group linear nodes that read the same (multi)set of sources; each group is one matmul per source.
+
+        The group's pre-activations are computed when its first member is reached in topological order
+        (all members read the same sources, so they are all ready then); members are column slices of it.
+        """
         H = self.hidden_size
-        self._slice: dict[tuple[str, int], slice] = {}
-        for src, readers in self._readers.items():
-            for j, key in enumerate(readers):
-                self._slice[key] = slice(j * H, (j + 1) * H)
-        # A node reading x gets its bias through the x projection (once, at its first x input).
-        self._bias_in_x: set[tuple[str, int]] = set()
-        for node in self.linears:
-            inputs = self.cell.node_inputs(node)
-            if "x" in inputs:
-                self._bias_in_x.add((node, inputs.index("x")))
-        self._steps = [(node, self.cell.op(node), tuple(self.cell.node_inputs(node))) for node in self.cell.order]
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for node in self.cell.order:
+            if self.cell.op(node) == "linear":
+                groups.setdefault(tuple(sorted(self.cell.node_inputs(node))), []).append(node)
+        # group -> (sources with multiplicity, members, per slot the (member, input position) pairs)
+        self._groups: list[tuple[tuple[str, ...], list[str], list[list[tuple[str, int]]]]] = []
+        self._member: dict[str, tuple[int, int]] = {}
+        for g, (key, members) in enumerate(groups.items()):
+            slots: list[list[tuple[str, int]]] = [[] for _ in key]
+            for j, node in enumerate(members):
+                inputs = self.cell.node_inputs(node)
+                positions = sorted(range(len(inputs)), key=lambda i: inputs[i])
+                for slot, pos in enumerate(positions):
+                    slots[slot].append((node, pos))
+                self._member[node] = (g, j)
+            self._groups.append((key, members, slots))
+        first_member = {members[0]: g for g, (_, members, _) in enumerate(self._groups)}
+        self._steps: list[tuple[str, str, tuple[str, ...], int]] = []
+        for node in self.cell.order:
+            op = self.cell.op(node)
+            self._steps.append((node, op, tuple(self.cell.node_inputs(node)), first_member.get(node, -1)))
         self._outputs = self.cell.outputs
 
     def reset_parameters(self, generator: Optional[torch.Generator] = None) -> None:
@@ -85,23 +96,38 @@ class CellLayer(nn.Module):
             for p in self.parameters():
                 p.uniform_(-bound, bound, generator=generator)
 
-    def _fused_weights(self) -> tuple[dict[str, Tensor], Optional[Tensor]]:
-        weights: dict[str, Tensor] = {}
-        for src, readers in self._readers.items():
-            w = torch.cat([self.linears[n].weight(i) for n, i in readers], dim=0)
-            if src != "x" and self.training and self.weight_drop > 0:
-                w = F.dropout(w, p=self.weight_drop, training=True)
-            weights[src] = w
-        x_bias = None
-        if "x" in self._readers:
-            parts = []
-            for n, i in self._readers["x"]:
-                if (n, i) in self._bias_in_x:
-                    parts.append(self.linears[n].bias)
-                else:
-                    parts.append(self.linears[n].bias.new_zeros(self.hidden_size))
-            x_bias = torch.cat(parts)
-        return weights, x_bias
+    def _group_weights(self) -> tuple[list[list[tuple[str, Tensor]]], Optional[Tensor], Optional[Tensor]]:
+        """Per group, the (source, stacked weight) of each non-x slot; and the fused x weight and bias of all
+        groups that read x (their x projections for all time steps are one matmul)."""
+        recurrent: list[list[tuple[str, Tensor]]] = []
+        x_weights: list[Tensor] = []
+        x_biases: list[Tensor] = []
+        self._x_cols: list[Optional[tuple[int, int]]] = []
+        col = 0
+        for key, members, slots in self._groups:
+            per_slot: list[tuple[str, Tensor]] = []
+            x_slots = [s for s, src in zip(slots, key) if src == "x"]
+            for slot, src in zip(slots, key):
+                if src == "x":
+                    continue
+                w = torch.cat([self.linears[n].weight(i) for n, i in slot], dim=0)
+                if self.training and self.weight_drop > 0:
+                    w = F.dropout(w, p=self.weight_drop, training=True)
+                per_slot.append((src, w.t()))
+            recurrent.append(per_slot)
+            if x_slots:
+                w = torch.cat([self.linears[n].weight(i) for n, i in x_slots[0]], dim=0)
+                for extra in x_slots[1:]:  # linear(x, x, ...): the weights of one input simply add up
+                    w = w + torch.cat([self.linears[n].weight(i) for n, i in extra], dim=0)
+                x_weights.append(w)
+                x_biases.append(torch.cat([self.linears[n].bias for n in members]))
+                self._x_cols.append((col, col + w.shape[0]))
+                col += w.shape[0]
+            else:
+                self._x_cols.append(None)
+        if not x_weights:
+            return recurrent, None, None
+        return recurrent, torch.cat(x_weights, 0), torch.cat(x_biases, 0)
 
     def init_state(self, batch_size: int, like: Tensor) -> tuple[Tensor, ...]:
         return tuple(like.new_zeros(batch_size, self.hidden_size) for _ in range(self.cell.hidden_tuple_size))
@@ -111,29 +137,41 @@ class CellLayer(nn.Module):
         T, B, _ = inputs.shape
         if state is None:
             state = self.init_state(B, inputs)
-        weights, x_bias = self._fused_weights()
-        x_proj = F.linear(inputs, weights["x"], x_bias).unbind(0) if "x" in weights else None
-        linears = self.linears
-        slices = self._slice
-        bias_in_x = self._bias_in_x
+        recurrent, x_weight, x_bias = self._group_weights()
+        # x projections of every group for all steps: one matmul, then per group and step a view (split and
+        # unbind have cheap backward passes, unlike column slicing, which zero-fills a full gradient per step).
+        x_steps: list[Optional[tuple[Tensor, ...]]] = [None] * len(self._groups)
+        if x_weight is not None:
+            x_all = F.linear(inputs, x_weight, x_bias)
+            with_x = [g for g, cols in enumerate(self._x_cols) if cols is not None]
+            chunks = x_all.split([self._x_cols[g][1] - self._x_cols[g][0] for g in with_x], dim=2)
+            for g, chunk in zip(with_x, chunks):
+                x_steps[g] = chunk.unbind(0)
+        group_bias = [None if cols is not None else torch.cat([self.linears[n].bias for n in members])
+                      for cols, (_, members, _) in zip(self._x_cols, self._groups)]
+        member = self._member
+        H = self.hidden_size
+        fast = self.fast_backward and torch.is_grad_enabled()
+        if fast:
+            recurrent = [[(src, deferred_weight(wt)) for src, wt in per_slot] for per_slot in recurrent]
         outputs = []
         h = tuple(state)
         for t in range(T):
             env: dict[str, Tensor] = {f"h_prev_{i}": v for i, v in enumerate(h)}
-            proj: dict[str, Tensor] = {"x": x_proj[t]} if x_proj is not None else {}
-            for node, op, srcs in self._steps:
+            pre: list[tuple[Tensor, ...]] = [()] * len(self._groups)
+            for node, op, srcs, group in self._steps:
                 if op == "linear":
-                    total: Optional[Tensor] = None
-                    has_bias = False
-                    for i, src in enumerate(srcs):
-                        if src not in proj:
-                            proj[src] = F.linear(env[src], weights[src])
-                        part = proj[src][:, slices[(node, i)]]
-                        has_bias = has_bias or (node, i) in bias_in_x
-                        total = part if total is None else total + part
-                    if not has_bias:
-                        total = total + linears[node].bias
-                    env[node] = total
+                    if group >= 0:  # first member of its group: compute the whole group
+                        xs = x_steps[group]
+                        acc = xs[t] if xs is not None else group_bias[group]
+                        for src, wt in recurrent[group]:
+                            if fast:
+                                acc = step_matmul(acc, env[src], *wt)
+                            else:
+                                acc = torch.addmm(acc, env[src], wt)
+                        pre[group] = acc.split(H, 1)
+                    g, j = member[node]
+                    env[node] = pre[g][j]
                 else:
                     args = [env[s] for s in srcs]
                     out = apply_op(op, args)

@@ -1,0 +1,1 @@
+"""Ground truth: the NAS-Bench-NLP PTB benchmark and user-supplied benchmarks."""

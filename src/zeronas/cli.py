@@ -1,0 +1,143 @@
+"""The ``zeronas`` command line. Each command group is small; the work is done by the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from zeronas import __version__
+from zeronas.cells.recipe import Cell, RecipeError, load_cell, parse_recipe
+
+app = typer.Typer(help="Training-free neural architecture search for recurrent networks.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)
+bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_is_help=True)
+app.add_typer(cell_app, name="cell")
+app.add_typer(bench_app, name="bench")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> "typer.Exit":
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code=EXIT_BAD_INPUT)
+
+
+def resolve_cell(spec: str) -> Cell:
+    """A cell from a recipe file, a reference name (rnn, lstm, gru), or a benchmark canonical id / arch_sha1."""
+    from zeronas.cells.reference import REFERENCE_RECIPES, reference_cell
+
+    if spec in REFERENCE_RECIPES:
+        return reference_cell(spec)
+    path = Path(spec)
+    if path.exists() or spec.endswith(".json"):
+        return load_cell(path)
+    if spec.lstrip().startswith("{"):
+        return parse_recipe(spec, source="command-line recipe")
+    from zeronas.bench.nbnlp import Benchmark
+
+    try:
+        return Benchmark.nbnlp().get(spec).cell
+    except KeyError:
+        raise RecipeError(f"{spec!r} is not a file, a reference cell (rnn, lstm, gru), an inline JSON recipe, "
+                          "or the canonical id / arch_sha1 of a bundled benchmark cell") from None
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        out.print(f"zeronas {__version__}")
+        raise typer.Exit()
+
+
+@cell_app.command("validate")
+def cell_validate(file: Path = typer.Argument(..., help="Recipe JSON file.")) -> None:
+    """Exit 0 if FILE is a valid cell, 2 with the reason otherwise."""
+    try:
+        cell = load_cell(file)
+    except RecipeError as exc:
+        raise fail(str(exc))
+    out.print(f"{file}: valid cell, hidden tuple size {cell.hidden_tuple_size}, {len(cell)} nodes, "
+              f"canonical id {cell.canonical_id}", highlight=False)
+
+
+@cell_app.command("show")
+def cell_show(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, or a benchmark id."),
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Print a cell's ids, hidden tuple size, node and op counts and parameter count."""
+    from zeronas.models.lm import count_parameters
+
+    try:
+        cell = resolve_cell(spec)
+    except RecipeError as exc:
+        raise fail(str(exc))
+    info = {
+        "canonical_id": cell.canonical_id,
+        "arch_sha1": cell.arch_sha1,
+        "hidden_tuple_size": cell.hidden_tuple_size,
+        "nodes": len(cell),
+        "op_counts": cell.op_counts(),
+        "parameters": count_parameters(cell),
+        "recipe": cell.recipe,
+    }
+    if as_json:
+        print(json.dumps(info))
+        return
+    table = Table(title=f"cell {spec}", show_header=False)
+    for key in ("canonical_id", "arch_sha1", "hidden_tuple_size", "nodes"):
+        table.add_row(key, str(info[key]))
+    table.add_row("op counts", ", ".join(f"{k} {v}" for k, v in info["op_counts"].items()))
+    table.add_row("parameters", f"{info['parameters']:,} (vocabulary 10,000, NAS-Bench-NLP sizes)")
+    out.print(table)
+
+
+@bench_app.command("describe")
+def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-truth",
+                                                               help="A user CSV instead of the bundled data."),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+    """Summarise the ground truth: architectures, runs, divergence, best and median perplexity."""
+    from zeronas.bench.nbnlp import Benchmark, BenchmarkError
+
+    try:
+        bench = Benchmark.from_csv(ground_truth) if ground_truth else Benchmark.nbnlp()
+    except BenchmarkError as exc:
+        raise fail(str(exc))
+    archs = list(bench)
+    finite = sorted(a.test_ppl for a in archs if a.test_ppl is not None)
+    info = {
+        "ground_truth": str(ground_truth) if ground_truth else "nb-nlp (bundled development split)",
+        "architectures": len(archs),
+        "runs": sum(a.n_runs for a in archs),
+        "recipes": len({s for a in archs for s in a.arch_sha1s}),
+        "diverged_architectures": sum(a.diverged for a in archs),
+        "best_test_ppl": finite[0] if finite else None,
+        "median_test_ppl": finite[len(finite) // 2] if finite else None,
+    }
+    if as_json:
+        print(json.dumps(info))
+        return
+    table = Table(title="ground truth", show_header=False)
+    for key, value in info.items():
+        table.add_row(key.replace("_", " "), f"{value:.1f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

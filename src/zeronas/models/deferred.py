@@ -1,0 +1,75 @@
+"""Recurrent matmuls whose weight gradient is computed once per sequence instead of once per step.
+
+In a time loop, the weight gradient of ``h_t @ W`` is ``sum_t h_t^T g_t``: a sum of skinny products (inner size =
+batch) that autograd computes and accumulates step by step, which dominates the backward pass on a CPU. Here each
+step records ``(h_t, g_t)`` on a tape during backward and the weight gradient is one ``H^T G`` matmul over all
+steps, as fused RNN kernels do. The gradient is the same; only the order of summation differs.
+
+It is a plain ``torch.autograd.Function`` with side effects on the tape, so it is not for torch.func transforms or
+double backward: :class:`zeronas.models.cell.CellLayer` uses it only when ``fast_backward`` is on.
+"""
+
+from __future__ import annotations
+
+import torch
+
+Tensor = torch.Tensor
+
+
+class Tape:
+    """Holds one weight (``(in, out)``, transposed for addmm) and the per-step pairs recorded in backward."""
+
+    def __init__(self, weight_t: Tensor) -> None:
+        self.weight_t = weight_t
+        self.inputs: list[Tensor] = []
+        self.grads: list[Tensor] = []
+
+
+class _DeferredWeight(torch.autograd.Function):
+    """weight -> a scalar token that every step depends on; its backward runs after all steps' backward."""
+
+    @staticmethod
+    def forward(ctx, weight_t: Tensor, tape: Tape) -> Tensor:  # type: ignore[override]
+        ctx.tape = tape
+        return weight_t.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, _grad_token: Tensor):  # type: ignore[override]
+        tape: Tape = ctx.tape
+        if not tape.inputs:
+            return None, None
+        inputs = torch.cat(tape.inputs, 0)
+        grads = torch.cat(tape.grads, 0)
+        tape.inputs.clear()
+        tape.grads.clear()
+        return inputs.t() @ grads, None
+
+
+class _StepMatmul(torch.autograd.Function):
+    """``acc + h @ W`` for one step; the gradient of W goes on the tape."""
+
+    @staticmethod
+    def forward(ctx, acc: Tensor, h: Tensor, token: Tensor, tape: Tape) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(h)
+        ctx.tape = tape
+        ctx.acc_is_bias = acc.dim() == 1
+        return torch.addmm(acc, h, tape.weight_t)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        tape: Tape = ctx.tape
+        tape.inputs.append(h)
+        tape.grads.append(grad)
+        grad_h = grad @ tape.weight_t.t() if ctx.needs_input_grad[1] else None
+        grad_acc = grad.sum(0) if ctx.acc_is_bias else grad
+        return grad_acc, grad_h, grad.new_zeros(()), None
+
+
+def deferred_weight(weight_t: Tensor) -> tuple[Tape, Tensor]:
+    tape = Tape(weight_t.detach())
+    return tape, _DeferredWeight.apply(weight_t, tape)
+
+
+def step_matmul(acc: Tensor, h: Tensor, tape: Tape, token: Tensor) -> Tensor:
+    return _StepMatmul.apply(acc, h, token, tape)

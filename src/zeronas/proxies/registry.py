@@ -1,0 +1,84 @@
+"""The proxy registry: each proxy is one module in this package that decorates its scoring function.
+
+    @proxy("zen", higher_is_better=True, needs_data=False, description="...")
+    def zen(ctx: ScoringContext) -> float: ...
+
+Modules in ``zeronas.proxies`` are discovered at first use, so a new proxy is one new file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from zeronas.proxies.context import ScoringContext
+
+ProxyFn = Callable[["ScoringContext"], float]
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    name: str
+    fn: ProxyFn
+    higher_is_better: bool
+    needs_data: bool
+    description: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "higher_is_better": self.higher_is_better, "needs_data": self.needs_data,
+                "description": self.description}
+
+
+_REGISTRY: dict[str, ProxySpec] = {}
+_INFRA = {"registry", "context", "config", "runner", "weights"}
+_discovered = False
+
+
+def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: str) -> Callable[[ProxyFn], ProxyFn]:
+    """Register a proxy. ``higher_is_better`` is the direction used by every ranking metric."""
+
+    def decorate(fn: ProxyFn) -> ProxyFn:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise ValueError(f"proxy {name!r} is registered twice")
+        _REGISTRY[name] = ProxySpec(name, fn, higher_is_better, needs_data, description)
+        return fn
+
+    return decorate
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    import zeronas.proxies as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _INFRA and not info.name.startswith("_"):
+            importlib.import_module(f"zeronas.proxies.{info.name}")
+    _discovered = True
+
+
+def list_proxies() -> list[ProxySpec]:
+    _discover()
+    return sorted(_REGISTRY.values(), key=lambda s: s.name)
+
+
+def get_proxy(name: str) -> ProxySpec:
+    _discover()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown proxy {name!r} (known: {', '.join(sorted(_REGISTRY))})") from None
+
+
+def parse_proxy_list(text: str) -> list[str]:
+    """``"zen,ntk_cond"`` -> names, each checked against the registry."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise KeyError("no proxy named")
+    for n in names:
+        get_proxy(n)
+    return names
