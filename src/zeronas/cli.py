@@ -21,8 +21,8 @@ bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_
 app.add_typer(cell_app, name="cell")
 app.add_typer(bench_app, name="bench")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
 
@@ -128,6 +128,57 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
     table = Table(title="ground truth", show_header=False)
     for key, value in info.items():
         table.add_row(key.replace("_", " "), f"{value:.1f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+@app.command("proxies")
+def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """List the registered proxies: name, direction, whether they need data, and what they measure."""
+    from zeronas.proxies import list_proxies
+
+    specs = [s for s in list_proxies() if not s.name.startswith("_")]
+    if as_json:
+        print(json.dumps([s.as_dict() for s in specs]))
+        return
+    table = Table(title=f"{len(specs)} proxies")
+    for col in ("name", "better", "data", "description"):
+        table.add_column(col)
+    for s in specs:
+        table.add_row(s.name, "higher" if s.higher_is_better else "lower", "yes" if s.needs_data else "no",
+                      s.description)
+    out.print(table)
+
+
+@app.command("score")
+def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, or a benchmark id."),
+              proxies: str = typer.Option("zen,ntk_cond,ntk_trace,gradscore", "--proxies", "-p",
+                                          help="Comma-separated proxy names (see `zeronas proxies`)."),
+              seed: int = typer.Option(0, "--seed", help="Seed of the weights, the probe batch and the noise."),
+              device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+              batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+              seq_len: Optional[int] = typer.Option(None, "--seq-len"),
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Score one cell with training-free proxies; each score comes with its status and seconds."""
+    from zeronas.proxies import ScoringConfig, parse_proxy_list, score_cell
+
+    try:
+        cell = resolve_cell(spec)
+        names = parse_proxy_list(proxies)
+    except (RecipeError, KeyError) as exc:
+        raise fail(str(exc).strip('"'))
+    changes = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
+    config = ScoringConfig(seed=seed, device=device, **changes)
+    results = score_cell(cell, names, config)
+    if as_json:
+        print(json.dumps({"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1,
+                          "config": config.to_dict(), "config_hash": config.config_hash(),
+                          "scores": {n: s.to_dict() for n, s in results.items()}}))
+        return
+    table = Table(title=f"{spec} (config {config.config_hash()}, seed {seed})")
+    for col in ("proxy", "value", "status", "seconds", "message"):
+        table.add_column(col)
+    for n, s in results.items():
+        table.add_row(n, f"{s.value:.6g}" if s.value is not None else "-", s.status, f"{s.seconds:.2f}", s.message)
     out.print(table)
 
 

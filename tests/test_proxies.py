@@ -1,0 +1,101 @@
+"""Contract tests run against every registered proxy: it sees the cell weights, is deterministic, and fails
+with a status rather than a number."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from zeronas.cells.reference import reference_cell
+from zeronas.proxies import TINY, Score, list_proxies, score_cell
+from zeronas.proxies.context import ScoringContext
+from zeronas.proxies.registry import proxy
+from zeronas.proxies.runner import run_proxy
+
+ALL = [spec.name for spec in list_proxies()]
+# params and flops depend only on the architecture, by definition
+WEIGHT_FREE = {"params", "flops"}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    from zeronas.data.corpus import load_ptb
+
+    return load_ptb()
+
+
+def test_registry_lists_core_heuristics_and_enough_others():
+    core = {"zen", "ntk_cond", "ntk_trace", "gradscore", "linear_regions"}
+    assert core <= set(ALL), f"missing: {core - set(ALL)}"
+    assert len(set(ALL) - core) >= 10
+    for spec in list_proxies():
+        assert spec.description and isinstance(spec.higher_is_better, bool) and isinstance(spec.needs_data, bool)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_proxy_is_deterministic(name, corpus):
+    cell = reference_cell("lstm")
+    a = score_cell(cell, [name], TINY, corpus)[name]
+    b = score_cell(cell, [name], TINY, corpus)[name]
+    assert a.status == "ok", a.message
+    assert a.value == b.value  # bit-identical on the CPU
+
+
+class PerturbedContext(ScoringContext):
+    """The same context, but one recurrent-cell weight (not embedding or decoder) is changed."""
+
+    def model(self, fast_backward: bool = True):
+        model = super().model(fast_backward)
+        with torch.no_grad():
+            weight = model.layers[0].linears["i"].weight_1  # layer 1, input gate, h_prev_0 weight
+            weight.mul_(3.0).add_(0.05)
+        return model
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL) - WEIGHT_FREE))
+def test_proxy_reacts_to_a_recurrent_cell_weight(name, corpus):
+    cell = reference_cell("lstm")
+    base = run_proxy(name, ScoringContext(cell, TINY, corpus))
+    changed = run_proxy(name, PerturbedContext(cell, TINY, corpus))
+    assert base.ok and changed.ok, (base.message, changed.message)
+    assert base.value != changed.value
+
+
+@proxy("_test_nan", higher_is_better=True, needs_data=False, description="test: always NaN")
+def _nan(ctx):
+    return float("nan")
+
+
+@proxy("_test_inf", higher_is_better=True, needs_data=False, description="test: overflows")
+def _inf(ctx):
+    return torch.tensor(1e30, dtype=torch.float32).pow(2).item()
+
+
+@proxy("_test_oom", higher_is_better=True, needs_data=False, description="test: out of memory")
+def _oom(ctx):
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 40.00 GiB")
+
+
+@proxy("_test_error", higher_is_better=True, needs_data=False, description="test: raises")
+def _error(ctx):
+    raise ValueError("singular matrix in test")
+
+
+def test_failures_are_statuses_and_other_proxies_still_run(corpus):
+    names = ["_test_nan", "params", "_test_inf", "_test_oom", "_test_error"]
+    results = score_cell(reference_cell("rnn"), names, TINY, corpus)
+    assert [results[n].status for n in names] == ["nan", "ok", "inf", "oom", "error"]
+    for n in ["_test_nan", "_test_inf", "_test_oom", "_test_error"]:
+        assert results[n].value is None and results[n].message
+    assert "singular matrix in test" in results["_test_error"].message
+    assert results["params"].value > 0 and not math.isnan(results["params"].value)
+    assert isinstance(results["params"], Score)
+
+
+def test_config_hash_is_stable_and_sensitive():
+    assert TINY.config_hash() == TINY.with_().config_hash()
+    assert TINY.config_hash() != TINY.with_(seed=1).config_hash()
+    assert TINY.config_hash() == TINY.with_(device="cuda").config_hash()
+    assert len(TINY.config_hash()) == 16
