@@ -151,7 +151,7 @@ class CellLayer(nn.Module):
                       for cols, (_, members, _) in zip(self._x_cols, self._groups)]
         member = self._member
         H = self.hidden_size
-        fast = self.fast_backward and torch.is_grad_enabled()
+        fast = self.fast_backward
         if fast:
             recurrent = [[(src, deferred_weight(wt)) for src, wt in per_slot] for per_slot in recurrent]
         outputs = []
