@@ -48,3 +48,7 @@ register_op(OpSpec("elementwise_sum", 2, None, True, False, "sum of all inputs")
 register_op(OpSpec("activation_tanh", 1, 1, True, False, "tanh"))
 register_op(OpSpec("activation_sigm", 1, 1, True, False, "logistic sigmoid"))
 register_op(OpSpec("activation_leaky_relu", 1, 1, True, False, "leaky ReLU, slope 0.01"))
+# Added for the ENAS and DARTS recurrent spaces (zeronas.cells.enas / .darts); NAS-Bench-NLP uses none of them.
+register_op(OpSpec("activation_relu", 1, 1, True, False, "ReLU"))
+register_op(OpSpec("identity", 1, 1, True, False, "the input unchanged (the 'identity' activation of ENAS/DARTS)"))
+register_op(OpSpec("elementwise_mean", 2, None, True, False, "average of all inputs"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from typing import Any, Mapping
 from zeronas.cells.ops import OPS
 
 MAX_HIDDEN_TUPLE_SIZE = 3
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-OUTPUT_RE = re.compile(r"^h_new_(\d+)$")
-PREV_RE = re.compile(r"^h_prev_(\d+)$")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+# \Z, not $ ($ also matches before a final newline); indices are ASCII decimal without leading zeros:
+# "h_prev_00", "h_prev_\u0661" or "h_prev_0\n" would otherwise pass as an input while naming no real one.
+OUTPUT_RE = re.compile(r"^h_new_(0|[1-9][0-9]*)\Z")
+PREV_RE = re.compile(r"^h_prev_(0|[1-9][0-9]*)\Z")
 # Tie groups at commutative nodes are resolved by trying their permutations; beyond this many
 # combinations the id would be too slow to compute, so we refuse rather than give a wrong id.
 MAX_TIE_COMBINATIONS = 40320
@@ -148,7 +151,7 @@ def _check_shape(obj: Any, source: str) -> dict[str, dict[str, Any]]:
             raise RecipeError(f"{source}: node {node!r}: this name is reserved for a cell input")
         if not isinstance(spec, Mapping):
             raise RecipeError(f"{source}: node {node!r}: must be an object with 'op' and 'input'")
-        extra = sorted(set(spec) - {"op", "input"})
+        extra = sorted(set(spec) - {"op", "input"}, key=repr)
         if extra:
             raise RecipeError(f"{source}: node {node!r}: unknown field(s) {', '.join(map(repr, extra))}; "
                               "a node has only 'op' and 'input'")
@@ -317,6 +320,7 @@ def _canonical_id(recipe: dict[str, dict[str, Any]], k: int) -> str:
     # Commutative nodes whose sorted children contain distinct nodes with equal signatures: those
     # children may still differ by how they are shared elsewhere, so every order is tried.
     tie_choices: list[tuple[str, list[list[str]]]] = []
+    n_combos = 1  # counted before the orderings are listed: listing 12! of them would not finish
     for node, spec in recipe.items():
         if not OPS[spec["op"]].commutative or len(spec["input"]) < 2:
             continue
@@ -324,14 +328,13 @@ def _canonical_id(recipe: dict[str, dict[str, Any]], k: int) -> str:
         groups = [list(g) for _, g in itertools.groupby(ordered, key=sig)]
         if all(len(set(g)) == 1 for g in groups):
             continue
+        n_combos *= math.prod(math.factorial(len(g)) for g in groups)
+        if n_combos > MAX_TIE_COMBINATIONS:
+            raise RecipeError(f"recipe too symmetric to identify (over {MAX_TIE_COMBINATIONS} orderings of tied "
+                              f"inputs, at node {node!r})")
         options = [list(itertools.chain.from_iterable(p))
                    for p in itertools.product(*[itertools.permutations(g) for g in groups])]
         tie_choices.append((node, options))
-    n_combos = 1
-    for _, options in tie_choices:
-        n_combos *= len(options)
-    if n_combos > MAX_TIE_COMBINATIONS:
-        raise RecipeError(f"recipe too symmetric to identify ({n_combos} orderings of tied inputs)")
     roots = [f"h_new_{i}" for i in range(k)]
     best: str | None = None
     for combo in itertools.product(*[options for _, options in tie_choices]):
