@@ -159,15 +159,14 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
               seq_len: Optional[int] = typer.Option(None, "--seq-len"),
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Score one cell with training-free proxies; each score comes with its status and seconds."""
-    from zeronas.proxies import ScoringConfig, parse_proxy_list, score_cell
+    from zeronas.proxies import parse_proxy_list, score_cell
 
     try:
         cell = resolve_cell(spec)
         names = parse_proxy_list(proxies)
     except (RecipeError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
-    changes = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
-    config = ScoringConfig(seed=seed, device=device, **changes)
+    config = _scoring_config(seed, device, batch_size, seq_len)
     results = score_cell(cell, names, config)
     if as_json:
         print(json.dumps({"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1,
@@ -180,6 +179,72 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
     for n, s in results.items():
         table.add_row(n, f"{s.value:.6g}" if s.value is not None else "-", s.status, f"{s.seconds:.2f}", s.message)
     out.print(table)
+
+
+def _scoring_config(seed: int, device: str, batch_size: Optional[int], seq_len: Optional[int],
+                    config_file: Optional[Path] = None):
+    """The default scoring config, or a JSON file's, with command-line overrides on top."""
+    from zeronas.proxies import ScoringConfig
+
+    base = ScoringConfig()
+    if config_file is not None:
+        try:
+            base = ScoringConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise fail(f"{config_file}: not a scoring config: {exc}")
+    changes = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
+    return base.with_(seed=seed, device=device, **changes)
+
+
+@app.command("evaluate")
+def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
+                                                  help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,replica]"),
+                 proxies: Optional[str] = typer.Option(None, "--proxies", "-p",
+                                                       help="Comma-separated proxies or rank combinations a+b "
+                                                            "(default: every registered proxy)."),
+                 limit: Optional[int] = typer.Option(None, "--limit", help="A seeded random sample of N cells."),
+                 sample_seed: int = typer.Option(0, "--sample-seed"),
+                 store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+                 workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+                 timeout: Optional[float] = typer.Option(600.0, "--timeout",
+                                                         help="Per-cell limit in seconds; expiry is stored as "
+                                                              "status timeout."),
+                 executor: str = typer.Option("local", "--executor", help="local or ray."),
+                 address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
+                 seed: int = typer.Option(0, "--seed", help="Scoring seed (weights, probe batch, noise)."),
+                 device: str = typer.Option("cpu", "--device"),
+                 batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+                 seq_len: Optional[int] = typer.Option(None, "--seq-len"),
+                 config_file: Optional[Path] = typer.Option(None, "--scoring-config",
+                                                            help="JSON file of ScoringConfig fields."),
+                 no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+                 report: Optional[Path] = typer.Option(None, "--report", help="Write HTML + markdown + PNGs here."),
+                 as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Score the missing cells, then rank-correlate every proxy (and combination) with trained perplexity."""
+    from zeronas.bench.nbnlp import BenchmarkError
+    from zeronas.evaluate import run_evaluation
+    from zeronas.metrics import MetricsError
+    from zeronas.report import rich_table
+    from zeronas.run.executor import ExecutorError
+    from zeronas.store import StoreError
+
+    names = [n.strip() for n in proxies.split(",") if n.strip()] if proxies else None
+    try:
+        evaluation = run_evaluation(
+            ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
+            workers=workers, timeout_s=timeout, config=_scoring_config(seed, device, batch_size, seq_len, config_file),
+            executor=executor, ray_address=address, progress=not as_json, score=not no_score,
+            report_dir=report, command="zeronas " + " ".join(sys.argv[1:]))
+    except (BenchmarkError, MetricsError, ExecutorError, StoreError, KeyError, FileNotFoundError) as exc:
+        raise fail(str(exc).strip('"'))
+    if as_json:
+        print(json.dumps(evaluation.to_dict()))
+        return
+    meta = evaluation.meta
+    out.print(rich_table(evaluation.results, title=f"{meta['n_archs']} architectures of {meta['ground_truth']} "
+                                                   f"(config {meta['config_hash']})"))
+    if report:
+        out.print(f"report written to {report}/report.html and {report}/report.md")
 
 
 def main() -> None:

@@ -1,0 +1,110 @@
+"""``zeronas evaluate``: score what is missing, then measure how well each proxy ranks cells against the truth."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from zeronas import __version__
+from zeronas.bench.nbnlp import Architecture, Benchmark
+from zeronas.metrics import (ProxyMetrics, collect_all, evaluate_data, parse_combination, results_to_dict,
+                             targets_from_architectures)
+from zeronas.proxies.config import ScoringConfig
+from zeronas.proxies.registry import get_proxy, list_proxies
+from zeronas.run.executor import RunSummary, score_many
+from zeronas.store import open_store
+
+DEFAULT_STORE = "sqlite:///zeronas.db"
+
+
+def default_proxies() -> list[str]:
+    return [s.name for s in list_proxies() if not s.name.startswith("_")]
+
+
+def load_ground_truth(spec: str | Path) -> Benchmark:
+    """``nb-nlp`` (the bundled development split) or a user CSV (recipe, test_loss[, arch_sha1, replica])."""
+    if str(spec) in ("nb-nlp", "nbnlp"):
+        return Benchmark.nbnlp()
+    return Benchmark.from_csv(spec)
+
+
+def choose_architectures(bench: Benchmark, limit: int | None, sample_seed: int) -> list[Architecture]:
+    if limit is None or limit >= len(bench):
+        return list(bench)
+    return bench.sample(limit, sample_seed)
+
+
+@dataclass
+class Evaluation:
+    ground_truth: str
+    archs: list[Architecture]
+    results: dict[str, ProxyMetrics]
+    data: dict[str, Any]
+    run: RunSummary | None
+    config: ScoringConfig
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        proxies = results_to_dict(self.results, json_safe=True)
+        return {"n_archs": len(self.archs), "ground_truth": self.ground_truth, "proxies": proxies,
+                "config": self.config.to_dict(), "config_hash": self.config.config_hash(),
+                "scoring": self.run.to_dict() if self.run else None}
+
+
+def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str] | None = None,
+                   limit: int | None = None, sample_seed: int = 0, store: str = DEFAULT_STORE,
+                   workers: int | None = None, timeout_s: float | None = None, config: ScoringConfig | None = None,
+                   executor: str = "local", ray_address: str | None = None, progress: bool = True,
+                   score: bool = True, n_boot: int = 1000, report_dir: str | Path | None = None,
+                   command: str = "") -> Evaluation:
+    """Score the chosen architectures with every proxy named (directly or inside a combination ``a+b``), store
+    the scores, and compute the metrics. With ``score=False`` only what the store already holds is used."""
+    config = config or ScoringConfig()
+    names = list(proxies) if proxies else default_proxies()
+    members: list[str] = []
+    for name in names:
+        for m in parse_combination(name):
+            get_proxy(m)
+            if m not in members:
+                members.append(m)
+    bench = load_ground_truth(ground_truth)
+    archs = choose_architectures(bench, limit, sample_seed)
+    run = None
+    if score:
+        run = score_many(archs, members, config, store, workers=workers, timeout_s=timeout_s, progress=progress,
+                         executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
+    st = open_store(store)
+    try:
+        table = st.scores_table(config, members)
+    finally:
+        st.close()
+    chosen = {a.canonical_id for a in archs}
+    scores = {cid: row for cid, row in table.items() if cid in chosen}
+    targets = targets_from_architectures(archs)
+    directions = {m: get_proxy(m).higher_is_better for m in members}
+    data = collect_all(names, scores, targets, directions)
+    results = {name: evaluate_data(d, n_boot=n_boot, seed=sample_seed) for name, d in data.items()}
+    gt_name = "nb-nlp" if str(ground_truth) in ("nb-nlp", "nbnlp") else str(ground_truth)
+    finite = sorted(a.test_ppl for a in archs if a.test_ppl is not None)
+    meta = {
+        "command": command,
+        "ground_truth": gt_name,
+        "target": "mean final-epoch test loss over finite runs (nats/token); perplexity = exp(loss)",
+        "n_archs": len(archs),
+        "n_diverged": sum(a.diverged for a in archs),
+        "best_ppl": finite[0] if finite else math.nan,
+        "median_ppl": finite[len(finite) // 2] if finite else math.nan,
+        "config": config.to_dict(),
+        "config_hash": config.config_hash(),
+        "version": __version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    evaluation = Evaluation(gt_name, archs, results, data, run, config, meta)
+    if report_dir is not None:
+        from zeronas.report import write_report
+
+        write_report(report_dir, results, data, meta)
+    return evaluation

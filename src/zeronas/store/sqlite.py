@@ -1,0 +1,306 @@
+"""The SQLite results store (the default). One file, WAL mode, parameterised SQL only.
+
+Tables:
+
+- ``results``: one row per (config_hash, seed, canonical_id, proxy) with value (NULL unless status is ``ok``),
+  status, message, seconds, the zeronas version that computed it and created_at (UTC, ISO 8601). Rows are
+  immutable: a trigger refuses any UPDATE, and writes use ``INSERT OR IGNORE`` (or fail in strict mode).
+- ``configs``: the scoring config as JSON for each hash (the device is left out, as in the hash), so that a
+  score can be read without knowing the code's defaults at the time.
+- ``archs``: canonical id -> recipe JSON, so that results can be interpreted without the benchmark.
+- ``meta``: the schema version.
+
+A cell is written in one transaction, so a run killed at any moment leaves whole cells only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import zeronas
+from zeronas.proxies.config import ScoringConfig
+from zeronas.proxies.runner import STATUSES, Score
+from zeronas.store import StoreError
+
+SCHEMA_VERSION = "1"
+MEMORY = ":memory:"
+_CHUNK = 500  # ids per IN (...) query, well under SQLite's limit on bound parameters
+
+_STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)  # constants of the code, not user data
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS configs (
+    config_hash TEXT PRIMARY KEY,
+    config_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archs (
+    canonical_id TEXT PRIMARY KEY,
+    recipe_json  TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    id           INTEGER PRIMARY KEY,
+    canonical_id TEXT    NOT NULL REFERENCES archs (canonical_id),
+    proxy        TEXT    NOT NULL,
+    config_hash  TEXT    NOT NULL REFERENCES configs (config_hash),
+    seed         INTEGER NOT NULL,
+    value        REAL,
+    status       TEXT    NOT NULL CHECK (status IN ({_STATUS_LIST})),
+    message      TEXT    NOT NULL DEFAULT '',
+    seconds      REAL    NOT NULL,
+    version      TEXT    NOT NULL,
+    created_at   TEXT    NOT NULL,
+    UNIQUE (config_hash, seed, canonical_id, proxy),
+    CHECK ((status = 'ok') = (value IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS results_by_arch ON results (canonical_id);
+CREATE TRIGGER IF NOT EXISTS results_immutable BEFORE UPDATE ON results
+BEGIN SELECT RAISE(ABORT, 'zeronas results are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS configs_immutable BEFORE UPDATE ON configs
+BEGIN SELECT RAISE(ABORT, 'zeronas configs are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS archs_immutable BEFORE UPDATE ON archs
+BEGIN SELECT RAISE(ABORT, 'zeronas archs are immutable'); END;
+"""
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs.db`` -> ``/abs.db``; ``sqlite:///:memory:`` and
+    ``sqlite://`` -> ``:memory:`` (the SQLAlchemy convention)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "sqlite":
+        raise StoreError(f"not a sqlite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    if rest == "":
+        return MEMORY
+    if not rest.startswith("/"):
+        raise StoreError(f"bad sqlite URL {url!r}: use three slashes, sqlite:///relative.db or sqlite:////abs.db")
+    path = rest[1:]
+    if not path:
+        raise StoreError(f"bad sqlite URL {url!r}: no file path")
+    return path
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _config_json(config: ScoringConfig) -> str:
+    data = {k: v for k, v in config.to_dict().items() if k != "device"}  # as in config_hash()
+    return json.dumps(data, sort_keys=True)
+
+
+def _hash_and_seed(config: str | ScoringConfig, seed: int | None) -> tuple[str, int | None]:
+    if isinstance(config, ScoringConfig):
+        return config.config_hash(), config.seed if seed is None else seed
+    return config, seed
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _check_score(canonical_id: str, name: str, score: Score) -> None:
+    if score.status not in STATUSES:
+        raise StoreError(f"{canonical_id}/{name}: unknown status {score.status!r} (known: {', '.join(STATUSES)})")
+    if score.status == "ok":
+        if score.value is None or score.value != score.value or score.value in (float("inf"), float("-inf")):
+            raise StoreError(f"{canonical_id}/{name}: status 'ok' needs a finite value, got {score.value!r}")
+    elif score.value is not None:
+        raise StoreError(f"{canonical_id}/{name}: status {score.status!r} must have no value, got {score.value!r}")
+
+
+class SQLiteStore:
+    """A :class:`~zeronas.store.ResultStore` in one SQLite file (or in memory). Not shared across threads;
+    several processes may open the same file (WAL; writers wait up to ``busy_timeout_s``)."""
+
+    def __init__(self, path: str | Path = MEMORY, *, busy_timeout_s: float = 60.0) -> None:
+        self.path = str(path)
+        if self.path != MEMORY:
+            parent = Path(self.path).expanduser().parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot create the folder {parent}: {exc}") from None
+            self.path = str(Path(self.path).expanduser())
+        try:
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.path != MEMORY:
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"{self.path}: cannot switch to WAL mode (got {mode!r})")
+                self._db.execute("PRAGMA synchronous = NORMAL")  # durable across a killed process in WAL mode
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}") from None
+
+    # -- set-up ------------------------------------------------------------------------------------------------
+    def _init_schema(self) -> None:
+        # executescript commits any open transaction first, so the script carries its own BEGIN/COMMIT
+        self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                             ("schema_version", SCHEMA_VERSION))
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", ("schema_version",)).fetchone()
+        if row[0] != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {row[0]}, this zeronas reads version {SCHEMA_VERSION}")
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+    # -- writing -----------------------------------------------------------------------------------------------
+    def put_cell(self, canonical_id: str, recipe_json: str, config: ScoringConfig,
+                 scores: Mapping[str, Score] | Iterable[Score], *, strict: bool = False) -> int:
+        """Write one finished cell (its arch, its config and one row per score) in ONE transaction.
+
+        Returns the number of result rows written. A row whose key is already stored is left as it is; with
+        ``strict=True`` that raises :class:`StoreError` and nothing of the cell is written."""
+        items = list(scores.items()) if isinstance(scores, Mapping) else [(s.proxy, s) for s in scores]
+        for name, score in items:
+            if name != score.proxy:
+                raise StoreError(f"{canonical_id}: score for {score.proxy!r} filed under {name!r}")
+            _check_score(canonical_id, name, score)
+        config_hash, seed, now, version = config.config_hash(), config.seed, _now(), zeronas.__version__
+        written = 0
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO configs (config_hash, config_json, created_at) VALUES (?, ?, ?)",
+                             (config_hash, _config_json(config), now))
+            self._db.execute("INSERT OR IGNORE INTO archs (canonical_id, recipe_json, created_at) VALUES (?, ?, ?)",
+                             (canonical_id, recipe_json, now))
+            for name, s in items:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO results (canonical_id, proxy, config_hash, seed, value, status, message, "
+                    "seconds, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (canonical_id, name, config_hash, seed, s.value if s.ok else None, s.status, s.message,
+                     float(s.seconds), version, now))
+                if cur.rowcount == 1:
+                    written += 1
+                elif strict:
+                    raise StoreError(f"{canonical_id}/{name} under config {config_hash} seed {seed} is already "
+                                     "stored; stored results are immutable")
+        return written
+
+    def delete(self, config: ScoringConfig, *, proxies: Iterable[str] | None = None,
+               statuses: Iterable[str] | None = None) -> int:
+        """Explicitly forget results of one config (optionally only some proxies / statuses), so that a later
+        run computes them again. Returns the number of rows deleted."""
+        sql = "DELETE FROM results WHERE config_hash = ? AND seed = ?"
+        params: list[object] = [config.config_hash(), config.seed]
+        for column, values in (("proxy", proxies), ("status", statuses)):
+            if values is not None:
+                vals = list(values)
+                if not vals:
+                    return 0
+                sql += f" AND {column} IN ({', '.join('?' * len(vals))})"
+                params.extend(vals)
+        with self._transaction():
+            return self._db.execute(sql, params).rowcount
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def get(self, canonical_id: str, config_hash: str | ScoringConfig,
+            seed: int | None = None) -> dict[str, Score]:
+        """``{proxy: Score}`` of one cell under one config (a hash or a :class:`ScoringConfig`); ``seed``
+        narrows further when given (the config hash already includes the seed)."""
+        h, seed = _hash_and_seed(config_hash, seed)
+        sql = ("SELECT proxy, value, status, message, seconds FROM results WHERE canonical_id = ? AND "
+               "config_hash = ?")
+        params: list[object] = [canonical_id, h]
+        if seed is not None:
+            sql += " AND seed = ?"
+            params.append(seed)
+        return {row[0]: Score(*row) for row in self._db.execute(sql + " ORDER BY id", params)}
+
+    def missing_proxies(self, canonical_ids: Iterable[str], proxies: Iterable[str],
+                        config: ScoringConfig) -> dict[str, list[str]]:
+        """``{canonical_id: proxies with no stored row}`` for each id that needs work, in input order."""
+        ids = list(dict.fromkeys(canonical_ids))
+        wanted = list(dict.fromkeys(proxies))
+        if not wanted:
+            return {}
+        have: dict[str, set[str]] = {}
+        h, seed = config.config_hash(), config.seed
+        for chunk in _chunks(ids):
+            sql = (f"SELECT canonical_id, proxy FROM results WHERE config_hash = ? AND seed = ? AND canonical_id IN "
+                   f"({', '.join('?' * len(chunk))})")
+            for cid, name in self._db.execute(sql, [h, seed, *chunk]):
+                have.setdefault(cid, set()).add(name)
+        out: dict[str, list[str]] = {}
+        for cid in ids:
+            todo = [p for p in wanted if p not in have.get(cid, ())]
+            if todo:
+                out[cid] = todo
+        return out
+
+    def missing(self, canonical_ids: Iterable[str], proxies: Iterable[str], config: ScoringConfig) -> set[str]:
+        """The ids needing work: some requested proxy has no stored row (a stored failure counts as done)."""
+        return set(self.missing_proxies(canonical_ids, proxies, config))
+
+    def scores_table(self, config: ScoringConfig,
+                     proxies: Iterable[str] | None = None) -> dict[str, dict[str, Score]]:
+        """``{canonical_id: {proxy: Score}}`` of every stored cell under ``config`` (in order of storage)."""
+        sql = ("SELECT canonical_id, proxy, value, status, message, seconds FROM results "
+               "WHERE config_hash = ? AND seed = ?")
+        params: list[object] = [config.config_hash(), config.seed]
+        if proxies is not None:
+            names = list(dict.fromkeys(proxies))
+            if not names:
+                return {}
+            sql += f" AND proxy IN ({', '.join('?' * len(names))})"
+            params.extend(names)
+        table: dict[str, dict[str, Score]] = {}
+        for cid, *rest in self._db.execute(sql + " ORDER BY id", params):
+            table.setdefault(cid, {})[rest[0]] = Score(*rest)
+        return table
+
+    def recipe(self, canonical_id: str) -> str | None:
+        row = self._db.execute("SELECT recipe_json FROM archs WHERE canonical_id = ?", (canonical_id,)).fetchone()
+        return row[0] if row else None
+
+    def configs(self) -> dict[str, ScoringConfig]:
+        return {h: ScoringConfig.from_dict(json.loads(text))
+                for h, text in self._db.execute("SELECT config_hash, config_json FROM configs ORDER BY created_at")}
+
+    def count(self, config: ScoringConfig | None = None) -> int:
+        """Stored result rows (of one config, or all)."""
+        if config is None:
+            return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM results WHERE config_hash = ? AND seed = ?",
+                                (config.config_hash(), config.seed)).fetchone()[0]
+
+    # -- life cycle --------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "SQLiteStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any exception): the writer lock is taken up front, so
+    two processes writing the same file queue instead of failing midway."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
