@@ -42,8 +42,8 @@ from zeronas.cells.spaces import SearchSpace, register_space
 
 __all__ = [
     "ACTIVATION_OPS", "ENAS_ACTIVATIONS", "ENAS_PTB_ARC", "HighwayArc", "NAMED_CELLS", "NUM_NODES", "EnasSpace",
-    "SPACE", "decode_highway", "enas_arc", "enas_cell", "highway_recipe", "loose_ends", "mutate_cell",
-    "named_cell", "parse_enas_arc", "sample_cell",
+    "NotAHighwayCell", "SPACE", "decode_highway", "enas_arc", "enas_cell", "highway_cell", "highway_recipe",
+    "loose_ends", "mutate_cell", "named_cell", "parse_enas_arc", "propose_edit", "sample_cell",
 ]
 
 # activation name -> op of the cell language ("identity" is its own op: no pre-activation to observe)

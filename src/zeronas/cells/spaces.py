@@ -18,7 +18,8 @@ from zeronas.cells.recipe import Cell
 __all__ = ["SearchSpace", "register_space", "get_space", "list_spaces"]
 
 # name -> module that registers it when imported
-_BUILTIN_SPACES: dict[str, str] = {"nb-nlp": "zeronas.cells.nbnlp"}
+_BUILTIN_SPACES: dict[str, str] = {"nb-nlp": "zeronas.cells.nbnlp", "enas": "zeronas.cells.enas",
+                                    "darts": "zeronas.cells.darts"}
 _SPACES: dict[str, "SearchSpace"] = {}
 
 

@@ -24,16 +24,28 @@ def _sum(inputs: Sequence[Tensor]) -> Tensor:
     return reduce(torch.add, inputs)
 
 
+def _mean(inputs: Sequence[Tensor]) -> Tensor:
+    return reduce(torch.add, inputs) / len(inputs)
+
+
+def _identity(inputs: Sequence[Tensor]) -> Tensor:
+    # Not an "activation_*" op: observers (which see activations' pre-activations) skip it.
+    return inputs[0]
+
+
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "activation_tanh": torch.tanh,
     "activation_sigm": torch.sigmoid,
     "activation_leaky_relu": lambda t: F.leaky_relu(t, 0.01),
+    "activation_relu": torch.relu,
 }
 
 ELEMENTWISE: dict[str, Callable[[Sequence[Tensor]], Tensor]] = {
     "blend": _blend,
     "elementwise_prod": _prod,
     "elementwise_sum": _sum,
+    "elementwise_mean": _mean,
+    "identity": _identity,
 }
 
 
