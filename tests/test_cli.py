@@ -102,3 +102,19 @@ def test_proxies_json_lists_directions():
 def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "zeronas", "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("zeronas ")
+
+
+def test_train_quick_json(tmp_path):
+    result = runner.invoke(app, ["train", "rnn", "--quick", "--steps", "3", "--checkpoint", str(tmp_path / "ck"),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["steps"] == 3 and not info["diverged"]
+    assert info["test_ppl"] > 1
+    assert (tmp_path / "ck" / "checkpoint.pt").exists()
+
+
+def test_named_cells_resolve():
+    result = runner.invoke(app, ["cell", "show", "DARTS_V2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["hidden_tuple_size"] == 1

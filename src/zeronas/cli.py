@@ -34,10 +34,10 @@ def fail(message: str) -> "typer.Exit":
 
 def resolve_cell(spec: str) -> Cell:
     """A cell from a recipe file, a reference name (rnn, lstm, gru), or a benchmark canonical id / arch_sha1."""
-    from zeronas.cells.reference import REFERENCE_RECIPES, reference_cell
+    from zeronas.cells.named import get_named_cell, list_named_cells
 
-    if spec in REFERENCE_RECIPES:
-        return reference_cell(spec)
+    if spec in list_named_cells():
+        return get_named_cell(spec)
     path = Path(spec)
     if path.exists() or spec.endswith(".json"):
         return load_cell(path)
@@ -245,6 +245,42 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                    f"(config {meta['config_hash']})"))
     if report:
         out.print(f"report written to {report}/report.html and {report}/report.md")
+
+
+@app.command("train")
+def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a named cell, or a benchmark id."),
+              epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (protocol default: 50)."),
+              steps: Optional[int] = typer.Option(None, "--steps", help="Stop after this many optimizer steps."),
+              quick: bool = typer.Option(False, "--quick", help="Tiny model, few steps: a smoke test."),
+              seed: int = typer.Option(0, "--seed"),
+              checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
+                                                        help="Folder for checkpoints; an existing one is resumed."),
+              corpus_dir: Optional[Path] = typer.Option(None, "--corpus",
+                                                        help="Folder with train.txt/valid.txt/test.txt (default PTB)."),
+              device: str = typer.Option("cpu", "--device"),
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Train a cell with the NAS-Bench-NLP protocol on PTB and report validation and test perplexity."""
+    from zeronas.data.corpus import CorpusError, load_corpus
+    from zeronas.train import CheckpointError, TrainConfig, train
+
+    try:
+        cell = resolve_cell(spec)
+        changes = {k: v for k, v in {"epochs": epochs, "max_steps": steps}.items() if v is not None}
+        config = (TrainConfig.quick(seed=seed, device=device, **changes) if quick
+                  else TrainConfig(seed=seed, device=device, **changes))
+        corpus = load_corpus(corpus_dir) if corpus_dir else None
+        result = train(cell, config, corpus=corpus, checkpoint_dir=checkpoint, progress=not as_json)
+    except (RecipeError, CorpusError, CheckpointError, ValueError) as exc:
+        raise fail(str(exc))
+    info = result.to_dict()
+    if as_json:
+        print(json.dumps(info))
+        return
+    if result.diverged:
+        out.print(f"[bold red]diverged:[/] {result.divergence_reason}")
+        raise typer.Exit(code=1)
+    out.print(f"validation ppl {info['val_ppl']:.2f}, test ppl {info['test_ppl']:.2f}, "
+              f"{info['tokens_per_second']:.0f} tokens/s, {info['steps']} steps", highlight=False)
 
 
 def main() -> None:

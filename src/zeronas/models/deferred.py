@@ -16,8 +16,13 @@ import torch
 Tensor = torch.Tensor
 
 
+# Below this size the format conversions cost more than oneDNN saves (tiny test models).
+ONEDNN_MIN_DIM = 128
+
+
 def _use_onednn(t: Tensor) -> bool:
-    return t.device.type == "cpu" and t.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+    return (t.device.type == "cpu" and t.dtype == torch.float32 and min(t.shape) >= ONEDNN_MIN_DIM
+            and torch.backends.mkldnn.is_available())
 
 
 class Tape:
