@@ -1,0 +1,19 @@
+"""``hidden_cov_l2``: Serianni & Kalita's (ACL 2023) "Layer 2 Hidden Covariance" on the probe batch. Higher is better.
+
+``-sum_v [log(v + k) + 1/(v + k)]``, k = 1e-5, over the eigenvalues ``v`` of the correlation matrix between the
+hidden units of layer 2, with every (sequence, time step) of the probe batch as an observation of the hidden state
+that enters the cell (see :mod:`zeronas.proxies._hidden` for the exact definition and how it matches theirs).
+The forward pass is shared with the other layers' variants through ``ctx.cache``.
+"""
+
+from __future__ import annotations
+
+from zeronas.proxies._hidden import layer_score
+from zeronas.proxies.context import ScoringContext
+from zeronas.proxies.registry import proxy
+
+
+@proxy("hidden_cov_l2", higher_is_better=True, needs_data=True,
+       description="jacob_cov score of the layer-2 hidden-unit correlation on the probe batch (Serianni & Kalita)")
+def hidden_cov_l2(ctx: ScoringContext) -> float:
+    return layer_score(ctx, 2)
