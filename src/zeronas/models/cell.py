@@ -19,6 +19,7 @@ from torch import nn
 
 from zeronas.cells.recipe import Cell
 from zeronas.models.deferred import deferred_weight, step_matmul
+from zeronas.models.matmul import fast_linear
 from zeronas.models.ops import apply_op
 
 Tensor = torch.Tensor
@@ -142,7 +143,7 @@ class CellLayer(nn.Module):
         # unbind have cheap backward passes, unlike column slicing, which zero-fills a full gradient per step).
         x_steps: list[Optional[tuple[Tensor, ...]]] = [None] * len(self._groups)
         if x_weight is not None:
-            x_all = F.linear(inputs, x_weight, x_bias)
+            x_all = (fast_linear if self.fast_backward else F.linear)(inputs, x_weight, x_bias)
             with_x = [g for g, cols in enumerate(self._x_cols) if cols is not None]
             chunks = x_all.split([self._x_cols[g][1] - self._x_cols[g][0] for g in with_x], dim=2)
             for g, chunk in zip(with_x, chunks):

@@ -13,16 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from zeronas.models.matmul import linear_packed, mm, use_onednn
+
 Tensor = torch.Tensor
-
-
-# Below this size the format conversions cost more than oneDNN saves (tiny test models).
-ONEDNN_MIN_DIM = 128
-
-
-def _use_onednn(t: Tensor) -> bool:
-    return (t.device.type == "cpu" and t.dtype == torch.float32 and min(t.shape) >= ONEDNN_MIN_DIM
-            and torch.backends.mkldnn.is_available())
 
 
 class Tape:
@@ -35,7 +28,7 @@ class Tape:
         self.weight_t = weight_t
         self.inputs: list[Tensor] = []
         self.grads: list[Tensor] = []
-        self.onednn = _use_onednn(weight_t)
+        self.onednn = use_onednn(weight_t)
         self._fwd = self._bwd = None
 
     def matmul(self, h: Tensor) -> Tensor:
@@ -44,7 +37,7 @@ class Tape:
             return h @ self.weight_t
         if self._fwd is None:
             self._fwd = self.weight_t.t().contiguous().to_mkldnn()
-        return torch._C._nn.mkldnn_linear(h.contiguous().to_mkldnn(), self._fwd, None).to_dense()
+        return linear_packed(h, self._fwd)
 
     def matmul_transposed(self, g: Tensor) -> Tensor:
         """``g @ W^T`` (g is ``(B, out)``), the gradient with respect to h."""
@@ -52,7 +45,7 @@ class Tape:
             return g @ self.weight_t.t()
         if self._bwd is None:
             self._bwd = self.weight_t.contiguous().to_mkldnn()
-        return torch._C._nn.mkldnn_linear(g.contiguous().to_mkldnn(), self._bwd, None).to_dense()
+        return linear_packed(g, self._bwd)
 
 
 class _DeferredWeight(torch.autograd.Function):
@@ -72,7 +65,7 @@ class _DeferredWeight(torch.autograd.Function):
         grads = torch.cat(tape.grads, 0)
         tape.inputs.clear()
         tape.grads.clear()
-        return inputs.t() @ grads, None
+        return mm(inputs.t(), grads), None
 
 
 class _StepMatmul(torch.autograd.Function):

@@ -11,6 +11,7 @@ from torch import nn
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.models.cell import CellLayer, Observer
+from zeronas.models.matmul import fast_linear
 
 Tensor = torch.Tensor
 State = list[tuple[Tensor, ...]]
@@ -113,7 +114,10 @@ class RNNModel(nn.Module):
         return (per_layer if return_all else out), new_hidden
 
     def decode(self, hidden_out: Tensor) -> Tensor:
-        return self.decoder(locked_dropout(hidden_out, self.config.dropout, self.training))
+        dropped = locked_dropout(hidden_out, self.config.dropout, self.training)
+        if all(layer.fast_backward for layer in self.layers):
+            return fast_linear(dropped, self.decoder.weight, self.decoder.bias)
+        return self.decoder(dropped)
 
     def forward(self, tokens: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
         out, new_hidden = self.run_layers(self.embed(tokens), hidden)
