@@ -186,3 +186,14 @@ def test_published_scores_join(bench: Benchmark) -> None:
         run = by_id[row["recepie_id"]]
         assert run.arch_sha1 == row["arch_sha1"]
         assert run.test_loss == pytest.approx(row["loss"], abs=1e-9)
+
+
+def test_smaller_sample_is_a_prefix_of_a_larger_one():
+    """An interrupted full run (scored in sample order) has scored exactly ``sample(n, seed)``."""
+    from zeronas.bench.nbnlp import Benchmark
+
+    bench = Benchmark.nbnlp()
+    small = [a.canonical_id for a in bench.sample(25, seed=4)]
+    large = [a.canonical_id for a in bench.sample(400, seed=4)]
+    assert small == large[:25]
+    assert small != [a.canonical_id for a in bench.sample(25, seed=5)]

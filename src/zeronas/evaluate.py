@@ -32,9 +32,10 @@ def load_ground_truth(spec: str | Path) -> Benchmark:
 
 
 def choose_architectures(bench: Benchmark, limit: int | None, sample_seed: int) -> list[Architecture]:
-    if limit is None or limit >= len(bench):
-        return list(bench)
-    return bench.sample(limit, sample_seed)
+    """All architectures or a seeded sample, in the seeded order in which they are scored: an interrupted run over
+    everything has scored a uniform random sample (the first N of the same order, ``--limit N``)."""
+    n = len(bench) if limit is None else min(limit, len(bench))
+    return bench.sample(n, sample_seed)
 
 
 @dataclass

@@ -192,10 +192,15 @@ class Benchmark:
         return arch
 
     def sample(self, n: int, seed: int) -> list[Architecture]:
-        """``n`` distinct architectures drawn uniformly without replacement; the same seed gives the same list."""
+        """``n`` distinct architectures drawn uniformly without replacement; the same seed gives the same list.
+
+        The draw is the first ``n`` of one seeded permutation, so a smaller sample is a prefix of a larger one
+        with the same seed: a partly finished run over all architectures is itself a uniform sample."""
         if not 0 <= n <= len(self._archs):
             raise ValueError(f"cannot sample {n} of {len(self._archs)} architectures")
-        return random.Random(seed).sample(list(self._archs), n)
+        order = list(range(len(self._archs)))
+        random.Random(seed).shuffle(order)
+        return [self._archs[i] for i in order[:n]]
 
     def finite(self) -> list[Architecture]:
         """The architectures with at least one finite run."""
