@@ -26,6 +26,7 @@ import multiprocessing.connection as mpc
 import os
 import signal
 import threading
+import sys
 import time
 import traceback
 from collections import deque
@@ -497,6 +498,9 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
         if tasks:
             with _progress_bar(len(tasks), skipped, progress) as bar:
                 bar_task = bar.add_task("scoring", total=len(tasks), failed=0)
+                # A log file gets no live bar: write a plain progress line every minute instead.
+                plain_log = progress and not sys.stderr.isatty()
+                log_state = {"start": time.monotonic(), "last": time.monotonic()}
 
                 def on_done(task: _Task, scores: dict[str, Score], timed_out: bool) -> None:
                     db.put_cell(task.canonical_id, task.recipe_json, config, scores)
@@ -504,6 +508,14 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
                     counts["failed"] += any(not s.ok for s in scores.values())
                     counts["timed_out"] += timed_out
                     bar.update(bar_task, advance=1, failed=counts["failed"])
+                    now = time.monotonic()
+                    if plain_log and (now - log_state["last"] >= 60 or counts["scored"] == len(tasks)):
+                        log_state["last"] = now
+                        rate = counts["scored"] / max(now - log_state["start"], 1e-9)
+                        eta = (len(tasks) - counts["scored"]) / rate if rate > 0 else float("inf")
+                        print(f"scored {counts['scored']}/{len(tasks)} cells ({skipped} skipped), "
+                              f"{60 * rate:.1f} cells/min, {counts['failed']} with a failed score, "
+                              f"eta {eta / 60:.0f} min", file=sys.stderr, flush=True)
 
                 pool: _Pool
                 if executor == "local":
