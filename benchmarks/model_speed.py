@@ -2,7 +2,7 @@
 
 Setting: batch 20, bptt 70, the NAS-Bench-NLP sizes (400 -> 600 -> 600 -> 400), CPU, float32. Only the recurrent
 layers are timed (the embedding and decoder are the same for every cell). Reports the fastest of
-``--repeats`` runs (robust on a shared machine) and each cell's time as a
+``--repeats`` runs (CPU time with ``--threads 1``, robust on a shared machine; wall time otherwise) and each cell's time as a
 multiple of torch.nn.LSTM's time for the same three layers.
 
     python benchmarks/model_speed.py [--cells 20] [--repeats 5] [--threads N]
@@ -53,11 +53,13 @@ def time_fwd_bwd(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
         model(x).sum().backward()
 
     once()  # warm-up
+    # With one thread, the process's CPU time is robust to other jobs on the machine; otherwise wall time.
+    clock = time.process_time if torch.get_num_threads() == 1 else time.perf_counter
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         once()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return min(times)  # the least disturbed run: robust when the machine is shared
 
 

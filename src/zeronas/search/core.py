@@ -1,0 +1,277 @@
+"""What every search algorithm shares: scoring through the store, ranking by a proxy, budgets, results.
+
+Scoring goes through :func:`zeronas.run.score_many` and the same results store as ``zeronas evaluate``, so a
+(cell, proxy, config) is never computed twice, across runs and commands alike. Every decision of a search depends
+only on its seed and on the scores, which are deterministic, so running a killed search again with the same
+arguments replays the same candidates and finds their scores stored: it resumes where it was stopped.
+
+Ranking (:func:`fitness`): one proxy ranks by its value in its registered direction; a combination ``a+b`` ranks
+by the sum of the members' ranks (:func:`zeronas.metrics.combine_ranks`, average ranks) over the candidates this
+search has scored so far, as TE-NAS aggregates its indicators. A candidate whose score failed (``nan``, ``inf``,
+``error``, ``timeout``...) for any member ranks after every scored one. Ties keep the order of evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from zeronas.cells.recipe import Cell
+from zeronas.metrics import MetricsError, combine_ranks, parse_combination
+from zeronas.proxies.config import ScoringConfig
+from zeronas.proxies.registry import get_proxy, list_proxies
+from zeronas.proxies.runner import Score
+from zeronas.store import ResultStore
+
+__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "DEFAULT_BUDGET", "DEFAULT_PROXY", "Budget", "Candidate",
+           "ProgressFn", "Scorer", "SearchError", "SearchResult", "default_proxy", "fitness", "proxy_members"]
+
+#: The proxy of ``zeronas search`` when none is named (random search and evolution). Set from the evaluation
+#: results: the proxy (or combination ``a+b``) that ranks benchmark cells best for its cost.
+DEFAULT_PROXY = "hidden_cov"
+#: Fallback when :data:`DEFAULT_PROXY` is not registered.
+FALLBACK_PROXY = "params"
+ALGORITHMS: tuple[str, ...] = ("random", "evolution", "prune")
+DEFAULT_ALGORITHM = "evolution"
+#: Distinct candidates scored when neither a budget nor a time budget is given. Measured: the default
+#: ``zeronas search`` (evolution, ``hidden_cov`` at the default scoring config, 2 workers, an empty store) takes
+#: 116 s on 2 shared cores, well inside the 10 minutes a default run may take; in benchmark mode evolution with
+#: this budget picks a cell of median test ppl 99.4 over 10 seeds (benchmarks/search_quality.py, hidden_cov at a
+#: one-layer config).
+DEFAULT_BUDGET = 200
+
+ProgressFn = Callable[[int, "int | None", "Candidate | None"], None]  # (evaluated, budget, best so far)
+
+
+class SearchError(ValueError):
+    """A search that cannot run: bad arguments, a space without what the algorithm needs."""
+
+
+def default_proxy() -> str:
+    """:data:`DEFAULT_PROXY` if every member is registered, else :data:`FALLBACK_PROXY`."""
+    known = {s.name for s in list_proxies()}
+    try:
+        parse_combination(DEFAULT_PROXY, known)
+    except MetricsError:
+        return FALLBACK_PROXY
+    return DEFAULT_PROXY
+
+
+def proxy_members(spec: str) -> tuple[str, ...]:
+    """The proxies of ``spec`` (a name or a combination ``a+b``), validated against the registry."""
+    try:
+        return parse_combination(spec)
+    except MetricsError as exc:
+        raise SearchError(str(exc)) from None
+
+
+@dataclass
+class Candidate:
+    """One evaluated cell. ``index``: its position in the order of evaluation (0 = first)."""
+
+    cell: Cell
+    scores: dict[str, Score]
+    index: int
+    fitness: float = -math.inf  # filled by :func:`fitness`; only comparable within one search at one moment
+
+    @property
+    def canonical_id(self) -> str:
+        return self.cell.canonical_id
+
+    def ok(self, members: Sequence[str]) -> bool:
+        return all(m in self.scores and self.scores[m].ok for m in members)
+
+
+def fitness(candidates: Sequence[Candidate], spec: str) -> np.ndarray:
+    """Higher is better, ``-inf`` for a failed candidate; also written to each ``Candidate.fitness``.
+
+    One proxy: its value oriented by its direction. A combination: the sum of per-member ranks over the
+    candidates whose every member is ok."""
+    members = proxy_members(spec)
+    n = len(candidates)
+    out = np.full(n, -math.inf)
+    ok = np.array([c.ok(members) for c in candidates], dtype=bool)
+    if ok.any():
+        hib = [get_proxy(m).higher_is_better for m in members]
+        cols = [np.array([c.scores[m].value for c, good in zip(candidates, ok) if good], dtype=float)
+                for m in members]
+        if len(members) == 1:
+            out[ok] = cols[0] if hib[0] else -cols[0]
+        else:
+            out[ok] = combine_ranks(cols, hib)
+    for c, f in zip(candidates, out):
+        c.fitness = float(f)
+    return out
+
+
+def ranked(candidates: Sequence[Candidate], spec: str) -> list[Candidate]:
+    """The candidates best first (ties: evaluated earlier first)."""
+    fit = fitness(candidates, spec)
+    order = sorted(range(len(candidates)), key=lambda i: (-fit[i], candidates[i].index))
+    return [candidates[i] for i in order]
+
+
+@dataclass
+class Budget:
+    """How much a search may do: ``cells`` distinct candidates and/or ``seconds`` of wall-clock time, whichever
+    ends first (neither: no limit). The time is checked between rounds of scoring, so a run can overshoot by one
+    round."""
+
+    cells: int | None = None
+    seconds: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.cells is not None and self.cells < 1:
+            raise SearchError(f"the budget must be at least 1 cell, got {self.cells}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise SearchError(f"the time budget must be positive, got {self.seconds}")
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.seconds is not None and self.elapsed() >= self.seconds
+
+    def left(self, done: int) -> int | None:
+        """Cells left (None: no cell limit)."""
+        return None if self.cells is None else max(0, self.cells - done)
+
+    def exhausted(self, done: int) -> bool:
+        """No cell left, or out of time once something was done (a search always runs its first round)."""
+        return self.left(done) == 0 or (done > 0 and self.out_of_time())
+
+
+class Scorer:
+    """Scores cells with the members of a proxy spec through :func:`~zeronas.run.score_many` and one open store.
+
+    ``computed`` counts the cells this search had to score, ``reused`` those the store already held."""
+
+    def __init__(self, store: ResultStore, config: ScoringConfig, members: Sequence[str], *,
+                 workers: int | None = None, timeout_s: float | None = None, executor: str | None = None,
+                 ray_address: str | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.members = list(members)
+        self.workers = workers or os.cpu_count() or 1
+        self.timeout_s = timeout_s
+        # One worker and no time limit: score in this process (a local worker pool costs seconds per round
+        # to start: torch and the corpus are loaded by every worker of every round).
+        if executor is None:
+            executor = "serial" if self.workers == 1 and timeout_s is None else "local"
+        self.executor = executor
+        self.ray_address = ray_address
+        self.computed = 0
+        self.reused = 0
+        self.failed = 0
+        self.seconds = 0.0
+
+    def score(self, cells: Sequence[Cell]) -> list[dict[str, Score]]:
+        """The members' scores of each cell (scoring those the store lacks), in the order given."""
+        from zeronas.run.executor import score_many
+
+        if not cells:
+            return []
+        threads = torch.get_num_threads()
+        if self.executor == "serial":
+            # one worker, one thread, as each worker process of the local executor: on a shared machine, torch's
+            # threads spin-wait on every small op (measured: the NTK's 150 small matmuls of a supernet take
+            # 2.3 s with 2 threads on 2 busy cores, 1 ms with one)
+            torch.set_num_threads(1)
+        try:
+            summary = score_many(list(cells), self.members, self.config, self.store, workers=self.workers,
+                                 timeout_s=self.timeout_s, progress=False,
+                                 executor=self.executor,  # type: ignore[arg-type]
+                                 ray_address=self.ray_address)
+        finally:
+            torch.set_num_threads(threads)
+        self.computed += summary.scored
+        self.reused += summary.skipped
+        self.failed += summary.failed
+        self.seconds += summary.seconds
+        out = []
+        for cell in cells:
+            row = self.store.get(cell.canonical_id, self.config)
+            out.append({m: row[m] for m in self.members if m in row})
+        return out
+
+
+@dataclass
+class SearchResult:
+    """What a search found. ``candidates``: every distinct cell evaluated, in order of evaluation; ``best``:
+    them ranked by the proxy (failed last). ``info``: algorithm-specific details (e.g. the pruning rounds)."""
+
+    algorithm: str
+    space: str
+    proxy: str
+    config: ScoringConfig
+    seed: int
+    benchmark: bool
+    candidates: list[Candidate]
+    best: list[Candidate]
+    computed: int
+    reused: int
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def top(self, k: int) -> list[Candidate]:
+        return self.best[:k]
+
+    def entries(self, k: int, ground_truth: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The top ``k`` as JSON-ready dicts: recipe, canonical_id, scores, rank; with ``ground_truth``
+        (canonical id -> benchmark Architecture), cells of the benchmark also get ``test_ppl`` (None if
+        every run diverged)."""
+        rows = []
+        for rank, c in enumerate(self.top(k), start=1):
+            row: dict[str, Any] = {
+                "rank": rank,
+                "canonical_id": c.canonical_id,
+                "recipe": c.cell.recipe,
+                "scores": {m: _score_json(s) for m, s in c.scores.items()},
+                "fitness": c.fitness if math.isfinite(c.fitness) else None,
+                "evaluated": c.index + 1,
+            }
+            if ground_truth is not None:
+                arch = ground_truth.get(c.canonical_id)
+                row["in_benchmark"] = arch is not None
+                if arch is not None:
+                    ppl = arch.test_ppl
+                    row["test_ppl"] = ppl if ppl is not None and math.isfinite(ppl) else None
+            rows.append(row)
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        return {"algorithm": self.algorithm, "space": self.space, "proxy": self.proxy, "seed": self.seed,
+                "benchmark": self.benchmark, "evaluated": len(self.candidates), "computed": self.computed,
+                "reused": self.reused, "seconds": round(self.seconds, 3), "config_hash": self.config.config_hash(),
+                **{k: v for k, v in self.info.items() if k != "rounds"}}
+
+
+def _score_json(s: Score) -> dict[str, Any]:
+    return {"value": s.value, "status": s.status}
+
+
+def evaluate_cells(scorer: Scorer, cells: Sequence[Cell], candidates: list[Candidate]) -> list[Candidate]:
+    """Score ``cells`` (distinct, none evaluated before) and append them to ``candidates`` in the given order."""
+    new = []
+    for cell, scores in zip(cells, scorer.score(cells)):
+        cand = Candidate(cell, scores, len(candidates))
+        candidates.append(cand)
+        new.append(cand)
+    return new
+
+
+def distinct(cells: Iterable[Cell], seen: set[str]) -> list[Cell]:
+    """The cells whose canonical id is not in ``seen`` (first occurrence kept); ``seen`` is updated."""
+    out = []
+    for cell in cells:
+        if cell.canonical_id not in seen:
+            seen.add(cell.canonical_id)
+            out.append(cell)
+    return out
