@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 import os
 import signal
 import threading
@@ -365,6 +366,9 @@ class _Bar:
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                  console=Console(stderr=True))
         self.task = self.progress.add_task("training", total=total, completed=completed, loss="-", tps="-")
+        # A log file gets no live bar: a plain line every minute instead.
+        self.plain = not sys.stderr.isatty()
+        self.last_line = time.monotonic()
 
     def __enter__(self) -> "_Bar":
         if self.progress is not None:
@@ -378,6 +382,11 @@ class _Bar:
     def update(self, **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.update(self.task, **kwargs)
+            if self.plain and time.monotonic() - self.last_line >= 60:
+                self.last_line = time.monotonic()
+                task = self.progress.tasks[0]
+                print(f"step {int(task.completed)}/{task.total}  loss {task.fields.get('loss')}  "
+                      f"{task.fields.get('tps')} tok/s", file=sys.stderr, flush=True)
 
     def print(self, message: str) -> None:
         if self.progress is not None:
