@@ -224,7 +224,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     from zeronas.bench.nbnlp import BenchmarkError
     from zeronas.evaluate import run_evaluation
     from zeronas.metrics import MetricsError
-    from zeronas.report import rich_table
+    from zeronas.report import format_table, rich_table
     from zeronas.run.executor import ExecutorError
     from zeronas.store import StoreError
 
@@ -241,8 +241,12 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
         print(json.dumps(evaluation.to_dict()))
         return
     meta = evaluation.meta
-    out.print(rich_table(evaluation.results, title=f"{meta['n_archs']} architectures of {meta['ground_truth']} "
-                                                   f"(config {meta['config_hash']})"))
+    title = f"{meta['n_archs']} architectures of {meta['ground_truth']} (config {meta['config_hash']})"
+    if out.is_terminal and out.width >= 150:
+        out.print(rich_table(evaluation.results, title=title))
+    else:  # a narrow terminal or a file: plain columns that never wrap
+        print(title)
+        print(format_table(evaluation.results))
     if report:
         out.print(f"report written to {report}/report.html and {report}/report.md")
 
