@@ -25,10 +25,10 @@ from zeronas.cells.enas import (
     HighwayArc,
     NotAHighwayCell,
     _rng,
-    _same_cell,
     decode_highway,
     highway_cell,
-    propose_edit,
+    mutate_highway,
+    space_contains,
 )
 from zeronas.cells.recipe import Cell, RecipeError, parse_recipe
 from zeronas.cells.spaces import SearchSpace, register_space
@@ -40,7 +40,6 @@ __all__ = ["DARTS_ACTIVATIONS", "DARTS_GENOTYPES", "DartsSpace", "NAMED_CELLS", 
 DARTS_ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "identity")
 STEPS = 8
 FIRST_ACTIVATION = "tanh"
-MAX_MUTATION_TRIES = 1_000
 MAX_SAMPLE_TRIES = 1_000
 
 Genotype = Sequence[tuple[str, int]]
@@ -113,19 +112,11 @@ def sample_cell(seed_or_rng: Any = None, steps: int = STEPS) -> Cell:
 def mutate_cell(cell: Cell, rng: Any = None, steps: int | None = None) -> Cell:
     """A neighbour in the DARTS space: one step's activation changed or one step's input moved to another
     earlier node; drawn until its ``canonical_id`` differs from ``cell``'s."""
-    rng = _rng(rng)
     cell = parse_recipe(cell, source="cell to mutate")
     arc = _decode_darts(cell, steps)
-    old_id = cell.canonical_id
-    for _ in range(MAX_MUTATION_TRIES):
-        acts, parents = propose_edit(arc, rng, activations=DARTS_ACTIVATIONS, first_activation_searched=False)
-        new = highway_cell(HighwayArc(acts, parents, arc.outputs), source="DARTS mutation")
-        try:
-            if new.canonical_id != old_id:
-                return new
-        except RecipeError:
-            continue
-    raise RuntimeError(f"no valid neighbour of the cell found in {MAX_MUTATION_TRIES} tries")
+    return mutate_highway(cell, _rng(rng), arc, activations=DARTS_ACTIVATIONS, first_activation_searched=False,
+                          build=lambda acts, parents: highway_cell(HighwayArc(acts, parents, arc.outputs),
+                                                                   source="DARTS mutation"))
 
 
 class DartsSpace(SearchSpace):
@@ -142,11 +133,7 @@ class DartsSpace(SearchSpace):
         return mutate_cell(cell, rng, self.steps)
 
     def contains(self, cell: Cell) -> bool:
-        try:
-            arc = _decode_darts(parse_recipe(cell), self.steps)
-        except (NotAHighwayCell, RecipeError):
-            return False
-        return _same_cell(parse_recipe(cell), arc)
+        return space_contains(cell, lambda c: _decode_darts(c, self.steps))
 
 
 SPACE = register_space(DartsSpace())

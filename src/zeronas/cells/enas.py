@@ -33,7 +33,7 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -259,6 +259,33 @@ def _rng(seed_or_rng: Any) -> np.random.Generator:
     return np.random.default_rng(seed_or_rng)
 
 
+def mutate_highway(cell: Cell, rng: np.random.Generator, arc: HighwayArc, *, activations: Sequence[str],
+                   first_activation_searched: bool,
+                   build: Callable[[tuple[str, ...], tuple[int, ...]], Cell]) -> Cell:
+    """One :func:`propose_edit` after another until ``build`` gives a cell with a different canonical id."""
+    old_id = cell.canonical_id
+    for _ in range(MAX_MUTATION_TRIES):
+        acts, parents = propose_edit(arc, rng, activations=activations,
+                                     first_activation_searched=first_activation_searched)
+        new = build(acts, parents)
+        try:
+            if new.canonical_id != old_id:
+                return new
+        except RecipeError:
+            continue
+    raise RuntimeError(f"no valid neighbour of the cell found in {MAX_MUTATION_TRIES} tries")
+
+
+def space_contains(cell: Cell, decode: Callable[[Cell], HighwayArc]) -> bool:
+    """Whether ``cell`` decodes to a genotype of the space and is exactly that genotype's cell."""
+    try:
+        parsed = parse_recipe(cell)
+        arc = decode(parsed)
+    except (NotAHighwayCell, RecipeError):
+        return False
+    return _same_cell(parsed, arc)
+
+
 # ----------------------------------------------------------------------------------------------
 # ENAS
 # ----------------------------------------------------------------------------------------------
@@ -318,19 +345,9 @@ def _decode_enas(cell: Cell, num_nodes: int | None) -> HighwayArc:
 def mutate_cell(cell: Cell, rng: Any = None, num_nodes: int | None = None) -> Cell:
     """A neighbour in the ENAS space: one node's activation changed (node 0's included) or one node's input
     moved to another earlier node; drawn until its ``canonical_id`` differs from ``cell``'s."""
-    rng = _rng(rng)
     cell = parse_recipe(cell, source="cell to mutate")
-    arc = _decode_enas(cell, num_nodes)
-    old_id = cell.canonical_id
-    for _ in range(MAX_MUTATION_TRIES):
-        acts, parents = propose_edit(arc, rng, activations=ENAS_ACTIVATIONS, first_activation_searched=True)
-        new = enas_cell(acts, parents)
-        try:
-            if new.canonical_id != old_id:
-                return new
-        except RecipeError:
-            continue
-    raise RuntimeError(f"no valid neighbour of the cell found in {MAX_MUTATION_TRIES} tries")
+    return mutate_highway(cell, _rng(rng), _decode_enas(cell, num_nodes), activations=ENAS_ACTIVATIONS,
+                          first_activation_searched=True, build=enas_cell)
 
 
 class EnasSpace(SearchSpace):
@@ -347,11 +364,7 @@ class EnasSpace(SearchSpace):
         return mutate_cell(cell, rng, self.num_nodes)
 
     def contains(self, cell: Cell) -> bool:
-        try:
-            arc = _decode_enas(parse_recipe(cell), self.num_nodes)
-        except (NotAHighwayCell, RecipeError):
-            return False
-        return _same_cell(parse_recipe(cell), arc)
+        return space_contains(cell, lambda c: _decode_enas(c, self.num_nodes))
 
 
 SPACE = register_space(EnasSpace())
