@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from zeronas.cells.recipe import PREV_RE, Cell, RecipeError, parse_recipe
+from zeronas.cells.recipe import PREV_RE, Cell, RecipeError, live_nodes, parse_recipe
 from zeronas.cells.spaces import SearchSpace, register_space
 
 __all__ = [
@@ -112,14 +112,7 @@ def _choose_outputs(recipe: Recipe, k: int, rng: np.random.Generator) -> Recipe:
 
 def _prune(recipe: Recipe) -> Recipe:
     """Drop the nodes that feed no ``h_new_*`` (keeps the order of the others)."""
-    alive: set[str] = set()
-    todo = [n for n in recipe if n.startswith("h_new_")]
-    while todo:
-        node = todo.pop()
-        if node in alive or node not in recipe:
-            continue
-        alive.add(node)
-        todo.extend(recipe[node]["input"])
+    alive = live_nodes(recipe, [n for n in recipe if n.startswith("h_new_")])
     return {n: s for n, s in recipe.items() if n in alive}
 
 

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from zeronas.cells.ops import OPS
 
@@ -241,15 +241,21 @@ def _check_inputs_used(recipe: dict[str, dict[str, Any]], k: int, source: str) -
             raise RecipeError(f"{source}: input {inp!r} is not used by any node")
 
 
-def _check_no_dead_nodes(recipe: dict[str, dict[str, Any]], k: int, source: str) -> None:
+def live_nodes(recipe: Mapping[str, Mapping[str, Any]], outputs: Iterable[str]) -> set[str]:
+    """The nodes that some output depends on (the outputs included; cell inputs excluded)."""
     alive: set[str] = set()
-    todo = [f"h_new_{i}" for i in range(k)]
+    todo = list(outputs)
     while todo:
         node = todo.pop()
         if node in alive or node not in recipe:
             continue
         alive.add(node)
         todo.extend(recipe[node]["input"])
+    return alive
+
+
+def _check_no_dead_nodes(recipe: dict[str, dict[str, Any]], k: int, source: str) -> None:
+    alive = live_nodes(recipe, [f"h_new_{i}" for i in range(k)])
     dead = [n for n in recipe if n not in alive]
     if dead:
         raise RecipeError(f"{source}: node {dead[0]!r} feeds no output (h_new_*)"

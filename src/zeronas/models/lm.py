@@ -31,6 +31,16 @@ class ModelConfig:
     dropoute: float = 0.1  # whole words of the embedding
     wdrop: float = 0.5  # recurrent weights (DropConnect)
 
+    def layer_sizes(self) -> list[tuple[int, int]]:
+        """(input size, output size) of each recurrent layer; the last one is emb-sized when the decoder is tied."""
+        sizes = []
+        for layer in range(self.n_layers):
+            n_in = self.emb_size if layer == 0 else self.hidden_size
+            last = layer == self.n_layers - 1
+            n_out = (self.emb_size if self.tie_weights else self.hidden_size) if last else self.hidden_size
+            sizes.append((n_in, n_out))
+        return sizes
+
     def without_dropout(self) -> "ModelConfig":
         return ModelConfig(**{**asdict(self), "dropout": 0.0, "dropouth": 0.0, "dropouti": 0.0,
                               "dropoute": 0.0, "wdrop": 0.0})
@@ -65,12 +75,7 @@ class RNNModel(nn.Module):
         self.cell = parse_recipe(cell) if not isinstance(cell, Cell) else cell
         self.vocab_size = vocab_size
         self.encoder = nn.Embedding(vocab_size, config.emb_size)
-        sizes = []
-        for layer in range(config.n_layers):
-            n_in = config.emb_size if layer == 0 else config.hidden_size
-            last = layer == config.n_layers - 1
-            n_out = (config.emb_size if config.tie_weights else config.hidden_size) if last else config.hidden_size
-            sizes.append((n_in, n_out))
+        sizes = config.layer_sizes()
         self.layers = nn.ModuleList(CellLayer(self.cell, i, o, weight_drop=config.wdrop) for i, o in sizes)
         self.decoder = nn.Linear(sizes[-1][1], vocab_size)
         if config.tie_weights:
@@ -147,9 +152,7 @@ def count_parameters(cell: Cell, vocab_size: int = 10000, config: ModelConfig | 
     total = vocab_size * config.emb_size + vocab_size  # tied embedding/decoder + decoder bias
     if not config.tie_weights:
         raise NotImplementedError("count_parameters assumes tied weights; build the model instead")
-    for layer in range(config.n_layers):
-        n_in = config.emb_size if layer == 0 else config.hidden_size
-        n_out = config.emb_size if layer == config.n_layers - 1 else config.hidden_size
+    for n_in, n_out in config.layer_sizes():
         for node in cell.order:
             if cell.op(node) == "linear":
                 total += n_out + sum((n_in if s == "x" else n_out) * n_out for s in cell.node_inputs(node))

@@ -30,17 +30,6 @@ from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-def layer_sizes(config: ModelConfig) -> list[tuple[int, int]]:
-    """(input size, output size) of each layer, as :class:`zeronas.models.lm.RNNModel` builds them."""
-    sizes = []
-    for layer in range(config.n_layers):
-        n_in = config.emb_size if layer == 0 else config.hidden_size
-        last = layer == config.n_layers - 1
-        n_out = (config.emb_size if config.tie_weights else config.hidden_size) if last else config.hidden_size
-        sizes.append((n_in, n_out))
-    return sizes
-
-
 # Multiplications per output element of each weight-free op, given its number of inputs.
 ELEMENTWISE_MACS: dict[str, Callable[[int], int]] = {
     "elementwise_prod": lambda k: k - 1,
@@ -71,7 +60,7 @@ def cell_macs(cell: Cell, n_in: int, n_out: int) -> int:
 
 def model_macs(cell: Cell, vocab_size: int, config: ModelConfig) -> int:
     """MACs per token of the whole language model: every layer's cell step plus the decoder."""
-    sizes = layer_sizes(config)
+    sizes = config.layer_sizes()
     return sum(cell_macs(cell, i, o) for i, o in sizes) + sizes[-1][1] * vocab_size
 
 
