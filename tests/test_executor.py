@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -168,31 +167,14 @@ def test_time_limit_stops_the_worker_and_stores_timeout(plugin_dir, tmp_path, mo
     assert not any(_alive(pid) for pid in workers)  # the sleeping worker was really stopped
 
 
-def test_sigkill_of_a_real_run_then_resume(plugin_dir, tmp_path) -> None:
+def test_sigkill_of_a_real_run_then_resume(plugin_dir, tmp_path, sigkill_once) -> None:
     db_path = tmp_path / "kill.db"
     pids = tmp_path / "pids"
     pids.mkdir()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(plugin_dir), os.environ.get("PYTHONPATH", "")]),
                ZERONAS_TEST_SLEEP="0.6", ZERONAS_TEST_SLEEP_MIN_K="1", ZERONAS_TEST_PIDS=str(pids))
     command = [sys.executable, str(plugin_dir / "run_scoring.py"), f"sqlite:///{db_path}"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        stored = 0
-        while stored < 2:
-            assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
-            assert time.monotonic() < deadline, "no cell stored in time"
-            time.sleep(0.05)
-            try:
-                stored = len({r[1] for r in _rows(db_path)})
-            except sqlite3.OperationalError:  # the file or its tables do not exist yet
-                stored = 0
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    killed_pid = sigkill_once(command, env, lambda: len({r[1] for r in _rows(db_path)}), at_least=2, deadline_s=90)
 
     rows_before = _rows(db_path)
     by_cell: dict[str, set[str]] = {}
@@ -204,7 +186,7 @@ def test_sigkill_of_a_real_run_then_resume(plugin_dir, tmp_path) -> None:
 
     # the orphaned workers stop by themselves
     workers = [int(p.name) for p in pids.iterdir()]
-    assert workers and proc.pid not in workers
+    assert workers and killed_pid not in workers
     stop_by = time.monotonic() + 10
     while any(_alive(pid) for pid in workers) and time.monotonic() < stop_by:
         time.sleep(0.1)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -298,7 +296,7 @@ def test_a_second_run_replays_the_search_and_scores_nothing(tmp_path) -> None:
     assert _store_rows(path) == rows  # nothing rewritten
 
 
-def test_a_killed_search_resumes_where_it_stopped(plugin_dir, tmp_path) -> None:
+def test_a_killed_search_resumes_where_it_stopped(plugin_dir, tmp_path, sigkill_once) -> None:
     sys.path.insert(0, str(plugin_dir))
     try:
         __import__(PLUGIN)
@@ -311,24 +309,8 @@ def test_a_killed_search_resumes_where_it_stopped(plugin_dir, tmp_path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(plugin_dir), os.environ.get("PYTHONPATH", "")]),
                ZERONAS_SEARCH_SLEEP="0.3")
     command = [sys.executable, str(plugin_dir / "run_search.py"), f"sqlite:///{path}"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        stored = 0
-        while stored < 5:  # past the initial population: the kill lands among the children
-            assert proc.poll() is None, f"the search ended before it could be killed: {proc.communicate()}"
-            assert time.monotonic() < deadline, "no cell stored in time"
-            time.sleep(0.05)
-            try:
-                stored = len({r[1] for r in _store_rows(path)})
-            except sqlite3.OperationalError:
-                stored = 0
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    # killed past the initial population, so the kill lands among the children
+    sigkill_once(command, env, lambda: len({r[1] for r in _store_rows(path)}), at_least=5, deadline_s=60)
     before = _store_rows(path)
     done = len({r[1] for r in before})
     assert 5 <= done < 12
