@@ -108,7 +108,7 @@ def test_train_quick_json(tmp_path):
     result = runner.invoke(app, ["train", "rnn", "--quick", "--steps", "3", "--checkpoint", str(tmp_path / "ck"),
                                  "--json"])
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)  # progress, if any, is on stderr
     assert info["steps"] == 3 and not info["diverged"]
     assert info["test_ppl"] > 1
     assert (tmp_path / "ck" / "checkpoint.pt").exists()

@@ -26,7 +26,7 @@ def tiny_config(tmp_path):
 def evaluate(args):
     result = runner.invoke(app, ["evaluate", *args, "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_evaluate_bundled_sample_then_reuses_the_store(tmp_path):
@@ -63,6 +63,18 @@ def test_evaluate_user_csv(tmp_path):
     params = out["proxies"]["params"]
     assert params["n"] == 7  # the diverged cell is excluded from correlations
     assert params["divergence_auc"] is not None and not math.isnan(params["divergence_auc"])
+
+
+def test_evaluate_json_keeps_progress_on_stderr_unless_quiet(tmp_path):
+    args = ["evaluate", "--proxies", "params", "--limit", "3", "--store", f"sqlite:///{tmp_path / 'p.db'}",
+            "--workers", "1", "--scoring-config", str(tiny_config(tmp_path)), "--json"]
+    loud = runner.invoke(app, args)
+    assert loud.exit_code == 0, loud.output
+    assert json.loads(loud.stdout)["scoring"]["scored"] == 3  # stdout is the JSON object alone
+    assert "scored 3/3 cells" in loud.stderr  # a log (not a terminal) gets plain progress lines
+    quiet = runner.invoke(app, args[:-1] + ["--limit", "4", "--json", "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert json.loads(quiet.stdout)["scoring"]["scored"] == 1 and quiet.stderr == ""
 
 
 def test_evaluate_reports_bad_csv_line(tmp_path):

@@ -219,7 +219,10 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                             help="JSON file of ScoringConfig fields."),
                  no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
                  report: Optional[Path] = typer.Option(None, "--report", help="Write HTML + markdown + PNGs here."),
-                 as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+                 as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress still goes "
+                                                                    "to stderr)."),
+                 quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+) -> None:
     """Score the missing cells, then rank-correlate every proxy (and combination) with trained perplexity."""
     from zeronas.bench.nbnlp import BenchmarkError
     from zeronas.evaluate import run_evaluation
@@ -233,7 +236,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
         evaluation = run_evaluation(
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
             workers=workers, timeout_s=timeout, config=_scoring_config(seed, device, batch_size, seq_len, config_file),
-            executor=executor, ray_address=address, progress=not as_json, score=not no_score,
+            executor=executor, ray_address=address, progress=not quiet, score=not no_score,
             report_dir=report, command="zeronas " + " ".join(sys.argv[1:]))
     except (BenchmarkError, MetricsError, ExecutorError, StoreError, KeyError, FileNotFoundError) as exc:
         raise fail(str(exc).strip('"'))
@@ -262,7 +265,9 @@ def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a
               corpus_dir: Optional[Path] = typer.Option(None, "--corpus",
                                                         help="Folder with train.txt/valid.txt/test.txt (default PTB)."),
               device: str = typer.Option("cpu", "--device"),
-              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress still goes to "
+                                                                 "stderr)."),
+              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Train a cell with the NAS-Bench-NLP protocol on PTB and report validation and test perplexity."""
     from zeronas.data.corpus import CorpusError, load_corpus
     from zeronas.train import CheckpointError, TrainConfig, train
@@ -273,7 +278,7 @@ def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a
         config = (TrainConfig.quick(seed=seed, device=device, **changes) if quick
                   else TrainConfig(seed=seed, device=device, **changes))
         corpus = load_corpus(corpus_dir) if corpus_dir else None
-        result = train(cell, config, corpus=corpus, checkpoint_dir=checkpoint, progress=not as_json)
+        result = train(cell, config, corpus=corpus, checkpoint_dir=checkpoint, progress=not quiet)
     except (RecipeError, CorpusError, CheckpointError, ValueError) as exc:
         raise fail(str(exc))
     info = result.to_dict()
@@ -310,7 +315,9 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
                config_file: Optional[Path] = typer.Option(None, "--scoring-config",
                                                           help="JSON file of ScoringConfig fields (default: the "
                                                                "default config; prune: a small one)."),
-               as_json: bool = typer.Option(False, "--json", help="Print a JSON list of the top cells.")) -> None:
+               as_json: bool = typer.Option(False, "--json", help="Print a JSON list of the top cells (progress "
+                                                                  "still goes to stderr)."),
+               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Search a space for the cells the proxy ranks best; print the top cells (with their trained perplexity
     when they are benchmark cells). Scores go to the store: a re-run (same seed) resumes, scoring nothing twice."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -330,7 +337,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
     elif algorithm != "prune":
         config = _scoring_config(0, "cpu", None, None)
     bar = Progress(TextColumn(f"[bold]{algorithm}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                   TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=err, disable=as_json,
+                   TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=err, disable=quiet,
                    transient=True)
     task = bar.add_task("search", total=budget, best="")
 
