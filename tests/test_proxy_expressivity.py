@@ -92,6 +92,21 @@ def test_gradscore_sees_a_flat_cell(corpus):
     assert lstm > 1000 * flat
 
 
+def test_a_cell_that_ignores_its_input_has_zero_gradscore_and_no_jacobian_correlation(corpus):
+    """x feeds only a carried state (h_1) that never reaches the layer output h_new_0 (as in one benchmark
+    cell): the input gradient is exactly zero, so gradscore is 0 and jacob_cov's correlation is undefined."""
+    blind = parse_recipe({
+        "a": {"op": "linear", "input": ["x", "h_prev_1"]},
+        "h_new_1": {"op": "activation_tanh", "input": ["a"]},
+        "b": {"op": "linear", "input": ["h_prev_0"]},
+        "h_new_0": {"op": "activation_tanh", "input": ["b"]},
+    })
+    ctx = ScoringContext(blind, TINY, corpus)
+    assert value("gradscore", ctx) == 0.0
+    jc = run_proxy("jacob_cov", ctx)
+    assert jc.status == "nan" and jc.value is None
+
+
 # ----------------------------------------------------------------------------------------- grad_norm
 
 def test_grad_norm_is_the_weight_gradient_norm_of_the_loss(corpus):

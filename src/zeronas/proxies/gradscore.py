@@ -17,6 +17,8 @@ Adaptation choices for RNN language models:
 - Sequences never interact in the model (eval mode, no batch statistics), so one backward pass of the
   summed output gives every per-sample gradient exactly. The gradient is cached in ``ctx.cache`` and
   shared with ``jacob_cov`` (Mellor et al. 2021 use the same per-sample input Jacobian).
+- A cell whose output does not depend on its input at all (the recurrence ignores ``x``) has an exactly
+  zero input gradient: gradscore 0, the lowest score possible, not an error.
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ def per_sample_input_gradient(ctx: ScoringContext) -> Tensor:
         emb = model.embed(ctx.inputs)
     emb = emb.detach().requires_grad_(True)
     out, _ = model.run_layers(emb)
-    (grad,) = torch.autograd.grad(out.sum(), emb)
+    if out.requires_grad:
+        (grad,) = torch.autograd.grad(out.sum(), emb)
+    else:  # no path from the input to the last layer's output: the gradient is exactly zero
+        grad = torch.zeros_like(emb)
     rows = grad.detach().transpose(0, 1).reshape(grad.shape[1], -1)  # (T, B, E) -> (B, T*E)
     ctx.cache[INPUT_GRAD_KEY] = rows
     return rows
