@@ -20,7 +20,7 @@ from zeronas.bench.nbnlp import Benchmark
 from zeronas.cells.reference import reference_cell
 from zeronas.proxies import TINY, score_cell
 from zeronas.proxies import registry
-from zeronas.run import ExecutorError, score_many
+from zeronas.run import ExecutorError, WorkerPool, score_many
 from zeronas.store import open_store
 
 PLUGIN = "zeronas_test_plugin"
@@ -165,6 +165,43 @@ def test_time_limit_stops_the_worker_and_stores_timeout(plugin_dir, tmp_path, mo
     workers = [int(p.name) for p in pids.iterdir()]
     assert len(workers) == 2 and os.getpid() not in workers
     assert not any(_alive(pid) for pid in workers)  # the sleeping worker was really stopped
+
+
+def test_a_worker_pool_serves_many_calls_and_replaces_a_timed_out_worker(plugin_dir, tmp_path,
+                                                                         monkeypatch) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("ZERONAS_TEST_PIDS", str(pids))
+    monkeypatch.setenv("ZERONAS_TEST_SLEEP", "120")
+    monkeypatch.setenv("ZERONAS_TEST_SLEEP_MIN_K", "3")  # only cells with 3+ states sleep
+    bench = Benchmark.nbnlp()
+    small = [a.cell for a in bench.sample(40, 5) if a.cell.hidden_tuple_size == 1][:6]
+    slow = next(a.cell for a in bench.sample(200, 6) if a.cell.hidden_tuple_size >= 3)
+    url = f"sqlite:///{tmp_path}/pool.db"
+    with WorkerPool(TINY, workers=2, imports=[PLUGIN]) as pool:
+        first = pool.score(small[:3], ["params", "t_sleep"], url, progress=False)
+        started = {p.name for p in pids.iterdir()}
+        second = pool.score(small[3:], ["params", "t_sleep"], url, progress=False)
+        assert (first.scored, second.scored, first.failed + second.failed) == (3, 3, 0)
+        assert {p.name for p in pids.iterdir()} == started  # the same workers served both calls
+        assert 1 <= len(started) <= 2 and str(os.getpid()) not in started
+
+        stopped = pool.score([slow], ["params", "t_sleep"], url, timeout_s=1.5, progress=False)
+        assert stopped.timed_out == 1
+        again = pool.score([reference_cell("rnn")], ["params", "t_sleep"], url, progress=False)
+        assert again.scored == 1 and again.failed == 0  # a worker is still there (or started again)
+        with pytest.raises(ExecutorError, match="scores under config"):
+            score_many([reference_cell("gru")], ["params"], TINY.with_(seed=1), url, progress=False, pool=pool)
+    workers = [int(p.name) for p in pids.iterdir()]
+    stop_by = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < stop_by:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)  # closing the pool stopped every worker
+    with pytest.raises(ExecutorError, match="closed"):
+        pool.score([reference_cell("gru")], ["params"], url, progress=False)
+    with open_store(url) as store:
+        rows = store.scores_table(TINY)
+    assert len(rows) == 8 and {s.status for s in rows[slow.canonical_id].values()} == {"timeout"}
 
 
 def test_sigkill_of_a_real_run_then_resume(plugin_dir, tmp_path, sigkill_once) -> None:

@@ -14,6 +14,9 @@ Executors:
   killed and replaced. Workers of a remote cluster need zeronas installed.
 - ``"serial"``: in this process, one cell after another (debugging, tiny runs); no time limit.
 
+Each call starts its workers and stops them at the end; a :class:`WorkerPool` keeps them running across calls
+(a search scores a few cells per round, and a worker takes seconds to start).
+
 A worker that dies while scoring a cell (segfault, killed by the OOM killer) yields status ``error`` for that
 cell's proxies, with the exit code in the message: a cell that crashes its worker is not retried forever.
 """
@@ -30,7 +33,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
@@ -360,25 +363,40 @@ def _failure(task: _Task, status: str, message: str, seconds: float) -> dict[str
     return {p: Score(p, None, status, message, seconds) for p in task.proxies}
 
 
-def _drive(pool: _Pool, tasks: Sequence[_Task], n_slots: int, timeout_s: float | None,
+@dataclass
+class _Slots:
+    """A pool's slots and what each is doing between tasks: kept across :func:`_drive` calls by a
+    :class:`WorkerPool`, so its workers (and the corpus each loaded) serve many calls."""
+
+    pool: _Pool
+    n: int
+    idle: list[int] = field(default_factory=list)
+    starting: set[int] = field(default_factory=set)
+    idle_deaths: int = 0
+
+    def start(self, slot: int) -> None:
+        self.pool.start(slot)
+        self.starting.add(slot)
+
+
+def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
            on_done: Callable[[_Task, dict[str, Score], bool], None]) -> None:
-    """Hand tasks to slots one at a time, enforce the per-cell limit, and report each finished task."""
+    """Hand tasks to slots one at a time, enforce the per-cell limit, and report each finished task. Starts the
+    slots the tasks need that are not already running; leaves the running ones running."""
     pending = deque(tasks)
     busy: dict[int, tuple[_Task, float]] = {}
-    idle: list[int] = []
-    starting: set[int] = set()
-    idle_deaths = 0
-
-    def start(slot: int) -> None:
-        pool.start(slot)
-        starting.add(slot)
-
-    for slot in range(n_slots):
-        start(slot)
+    idle, starting = slots.idle, slots.starting
+    running = set(idle) | starting
+    for slot in range(slots.n):
+        if len(running) >= min(slots.n, len(tasks)):
+            break
+        if slot not in running:
+            slots.start(slot)
+            running.add(slot)
     while pending or busy:
         while idle and pending:
             slot, task = idle.pop(), pending.popleft()
-            pool.submit(slot, task)
+            slots.pool.submit(slot, task)
             busy[slot] = (task, time.monotonic())
         if not (busy or starting or idle):
             raise ExecutorError("no worker left to run the remaining cells")
@@ -386,7 +404,7 @@ def _drive(pool: _Pool, tasks: Sequence[_Task], n_slots: int, timeout_s: float |
         if timeout_s is not None and busy:
             first_deadline = min(t0 for _, t0 in busy.values()) + timeout_s
             wait_s = min(wait_s, max(0.0, first_deadline - time.monotonic()))
-        for ev in pool.wait(wait_s):
+        for ev in slots.pool.wait(wait_s):
             if ev.kind == "ready":
                 starting.discard(ev.slot)
                 idle.append(ev.slot)
@@ -406,24 +424,24 @@ def _drive(pool: _Pool, tasks: Sequence[_Task], n_slots: int, timeout_s: float |
                                                           f"({ev.payload})", time.monotonic() - t0), False)
                 elif ev.slot in starting:
                     raise ExecutorError(f"a worker died while starting ({ev.payload})")
-                else:
+                elif ev.slot in idle:
                     idle.remove(ev.slot)
-                    idle_deaths += 1
-                    if idle_deaths > 3 * n_slots:
+                    slots.idle_deaths += 1
+                    if slots.idle_deaths > 3 * slots.n:
                         raise ExecutorError(f"idle workers keep dying ({ev.payload})")
                 starting.discard(ev.slot)
                 if pending:
-                    start(ev.slot)
+                    slots.start(ev.slot)
         if timeout_s is not None:
             now = time.monotonic()
             for slot, (task, t0) in list(busy.items()):
                 if now - t0 >= timeout_s:
                     del busy[slot]
-                    pool.kill(slot)  # really stopped: the process (or actor) is gone
+                    slots.pool.kill(slot)  # really stopped: the process (or actor) is gone
                     on_done(task, _failure(task, "timeout", f"the cell ran past the {timeout_s:g} s limit; its "
                                                             "worker was stopped", now - t0), True)
                     if pending:
-                        start(slot)
+                        slots.start(slot)
 
 
 def _progress_bar(total: int, skipped: int, enabled: bool):
@@ -447,11 +465,82 @@ def _progress_bar(total: int, skipped: int, enabled: bool):
     return progress
 
 
+def _make_pool(executor: str, config: ScoringConfig, imports: Sequence[str], ray_address: str | None,
+               n_workers: int) -> _Pool:
+    if executor == "local":
+        return _LocalPool(config, imports, 1 if n_workers > 1 else None)
+    if executor == "ray":
+        return _RayPool(config, imports, ray_address, n_workers)
+    return _SerialPool(config, imports)
+
+
+class WorkerPool:
+    """Workers that outlive one :func:`score_many` call: a search scores a few cells per round, and starting a
+    worker (torch, the corpus) costs seconds, so its rounds share one pool. Workers start on first use; a worker
+    stopped at the time limit is replaced when work needs it. Use as a context manager, or call :meth:`close`.
+
+    ``executor``, ``workers``, ``ray_address`` and ``imports`` are as for :func:`score_many`; ``config`` is
+    the one scoring config every call must use (each worker holds the corpus of that config)."""
+
+    def __init__(self, config: ScoringConfig, *, workers: int | None = None,
+                 executor: Literal["local", "ray", "serial"] = "local", ray_address: str | None = None,
+                 imports: Sequence[str] = ()) -> None:
+        if executor not in EXECUTORS:
+            raise ExecutorError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+        if workers is not None and workers < 1:
+            raise ExecutorError(f"workers must be at least 1, got {workers}")
+        for module in imports:
+            importlib.import_module(module)
+        if executor == "ray" and workers is None:
+            workers = _RayPool.cluster_cpus(ray_address)
+        self.config = config
+        self.executor = executor
+        self.imports = tuple(imports)
+        self.workers = 1 if executor == "serial" else (workers or os.cpu_count() or 1)
+        self._ray_address = ray_address
+        self._slots: _Slots | None = None
+        self._closed = False
+
+    @property
+    def slots(self) -> _Slots:
+        """The slots, created on first use (with Ray: connecting to, or starting, the cluster)."""
+        if self._closed:
+            raise ExecutorError("this worker pool is closed")
+        if self._slots is None:
+            self._slots = _Slots(_make_pool(self.executor, self.config, self.imports, self._ray_address,
+                                            self.workers), self.workers)
+        return self._slots
+
+    def score(self, cells: Iterable[Cell | Any], proxies: Sequence[str], store: ResultStore | str | Path, *,
+              timeout_s: float | None = None, progress: bool = True) -> RunSummary:
+        """:func:`score_many` with this pool's workers."""
+        return score_many(cells, proxies, self.config, store, timeout_s=timeout_s, progress=progress, pool=self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop every worker (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            if self._slots is not None:
+                self._slots.pool.close()
+                self._slots.idle.clear()
+                self._slots.starting.clear()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: ScoringConfig | None,
                store: ResultStore | str | Path, *, workers: int | None = None,
                timeout_s: float | None = None, progress: bool = True,
                executor: Literal["local", "ray", "serial"] = "local", ray_address: str | None = None,
-               imports: Sequence[str] = ()) -> RunSummary:
+               imports: Sequence[str] = (), pool: "WorkerPool | None" = None) -> RunSummary:
     """Score every cell with every proxy under ``config`` (None: the default config) and store the results;
     skip what the store has.
 
@@ -460,9 +549,18 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     and closed here). ``workers``: processes/actors (default ``os.cpu_count()``; with ``ray_address``, the
     cluster's CPUs). ``timeout_s``: per-cell wall-clock limit, counted from when a ready worker takes the cell.
     ``imports``: modules each worker imports first, to register proxies that live outside ``zeronas.proxies``.
+    ``pool``: an open :class:`WorkerPool` whose running workers score the cells (its executor, workers and
+    imports replace those arguments; its config must be ``config``); without one, workers start and stop here.
     """
     begin = time.monotonic()
     config = config or ScoringConfig()
+    if pool is not None:
+        if pool.closed:
+            raise ExecutorError("this worker pool is closed")
+        if pool.config.config_hash() != config.config_hash():
+            raise ExecutorError(f"the worker pool scores under config {pool.config.config_hash()}, not "
+                                f"{config.config_hash()}")
+        executor, imports = pool.executor, pool.imports  # type: ignore[assignment]
     if executor not in EXECUTORS:
         raise ExecutorError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
     if timeout_s is not None and not timeout_s > 0:
@@ -490,9 +588,12 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
         todo = db.missing_proxies(list(unique), names, config)
         skipped = len(unique) - len(todo)
         tasks = [_Task(i, cid, unique[cid].to_json(), tuple(missing)) for i, (cid, missing) in enumerate(todo.items())]
-        if executor == "ray" and workers is None:
-            workers = _RayPool.cluster_cpus(ray_address)
-        n_workers = workers or os.cpu_count() or 1
+        if pool is not None:
+            n_workers = pool.workers
+        else:
+            if executor == "ray" and workers is None:
+                workers = _RayPool.cluster_cpus(ray_address)
+            n_workers = 1 if executor == "serial" else (workers or os.cpu_count() or 1)
         n_slots = min(n_workers, len(tasks))
         counts = {"scored": 0, "failed": 0, "timed_out": 0}
         if tasks:
@@ -517,17 +618,18 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
                               f"{60 * rate:.1f} cells/min, {counts['failed']} with a failed score, "
                               f"eta {eta / 60:.0f} min", file=sys.stderr, flush=True)
 
-                pool: _Pool
-                if executor == "local":
-                    pool = _LocalPool(config, imports, 1 if n_workers > 1 else None)
-                elif executor == "ray":
-                    pool = _RayPool(config, imports, ray_address, n_workers)
+                if pool is not None:
+                    try:
+                        _drive(pool.slots, tasks, timeout_s, on_done)
+                    except BaseException:  # cells may still be in flight: the pool's state is unknown
+                        pool.close()
+                        raise
                 else:
-                    pool, n_slots = _SerialPool(config, imports), 1
-                try:
-                    _drive(pool, tasks, n_slots, timeout_s, on_done)
-                finally:
-                    pool.close()
+                    slots = _Slots(_make_pool(executor, config, imports, ray_address, n_workers), n_slots)
+                    try:
+                        _drive(slots, tasks, timeout_s, on_done)
+                    finally:
+                        slots.pool.close()
     finally:
         if own_store:
             db.close()
@@ -536,4 +638,4 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
                       workers=n_slots)
 
 
-__all__ = ["EXECUTORS", "ExecutorError", "RunSummary", "score_many"]
+__all__ = ["EXECUTORS", "ExecutorError", "RunSummary", "WorkerPool", "score_many"]

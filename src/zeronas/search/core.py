@@ -161,16 +161,22 @@ class Scorer:
         self.members = list(members)
         self.workers = workers or os.cpu_count() or 1
         self.timeout_s = timeout_s
-        # One worker and no time limit: score in this process (a local worker pool costs seconds per round
-        # to start: torch and the corpus are loaded by every worker of every round).
+        # One worker and no time limit: score in this process. Otherwise one pool of workers serves every
+        # round (each worker loads torch and the corpus once, which takes seconds), started on first use.
         if executor is None:
             executor = "serial" if self.workers == 1 and timeout_s is None else "local"
         self.executor = executor
         self.ray_address = ray_address
+        self._pool: Any = None
         self.computed = 0
         self.reused = 0
         self.failed = 0
         self.seconds = 0.0
+
+    def close(self) -> None:
+        """Stop the workers, if any were started (idempotent)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def score(self, cells: Sequence[Cell]) -> list[dict[str, Score]]:
         """The members' scores of each cell (scoring those the store lacks), in the order given."""
@@ -184,11 +190,16 @@ class Scorer:
             # threads spin-wait on every small op (measured: the NTK's 150 small matmuls of a supernet take
             # 2.3 s with 2 threads on 2 busy cores, 1 ms with one)
             torch.set_num_threads(1)
+        if self.executor != "serial" and self._pool is None:
+            from zeronas.run.executor import WorkerPool
+
+            self._pool = WorkerPool(self.config, workers=self.workers, executor=self.executor,  # type: ignore[arg-type]
+                                    ray_address=self.ray_address)
         try:
             summary = score_many(list(cells), self.members, self.config, self.store, workers=self.workers,
                                  timeout_s=self.timeout_s, progress=False,
                                  executor=self.executor,  # type: ignore[arg-type]
-                                 ray_address=self.ray_address)
+                                 ray_address=self.ray_address, pool=self._pool)
         finally:
             torch.set_num_threads(threads)
         self.computed += summary.scored

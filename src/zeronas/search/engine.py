@@ -80,6 +80,7 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
 
     own = not isinstance(store, ResultStore)
     db = open_store(store) if own else store
+    scorer: Scorer | None = None
     try:
         scorer = Scorer(db, config, members, workers=workers, timeout_s=timeout_s, executor=executor,
                         ray_address=ray_address)
@@ -111,6 +112,8 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
                             benchmark=bool(benchmark), candidates=candidates, best=ranked(candidates, proxy),
                             computed=scorer.computed, reused=scorer.reused, seconds=limits.elapsed(), info=info)
     finally:
+        if scorer is not None:
+            scorer.close()
         if own:
             db.close()
 
