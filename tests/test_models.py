@@ -103,6 +103,42 @@ def test_fast_backward_gives_the_same_gradients(cell):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("batch", [1, 4])
+def test_fast_backward_at_onednn_sizes_matches_plain_autograd(batch):
+    """At sizes where the products go through oneDNN (every dimension >= ONEDNN_MIN_DIM), with one row per step
+    (the NTK's per-sample passes) and several: outputs and every gradient equal the plain autograd path."""
+    from zeronas.models.matmul import ONEDNN_MIN_DIM, use_onednn
+
+    torch.manual_seed(5)
+    n_in, n_hidden = ONEDNN_MIN_DIM, ONEDNN_MIN_DIM + 32
+    layer = CellLayer(reference_cell("lstm"), n_in, n_hidden)
+    assert use_onednn(layer.linears["i"].weight_1)  # the pinned PyTorch has oneDNN's strided linear
+    x = torch.randn(6, batch, n_in, requires_grad=True)
+    results = {}
+    for fast in (True, False):
+        layer.fast_backward = fast
+        layer.zero_grad()
+        x.grad = None
+        out, state = layer(x)
+        (out.pow(2).sum() + sum(s.sum() for s in state)).backward()
+        results[fast] = [out.detach().clone(), x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
+    for a, b in zip(results[True], results[False]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_onednn_products_read_transposed_operands_correctly():
+    from zeronas.models.matmul import mm, onednn_linear
+
+    torch.manual_seed(6)
+    a, b = torch.randn(300, 200), torch.randn(300, 400)
+    torch.testing.assert_close(mm(a.t(), b), a.t() @ b, atol=1e-3, rtol=1e-4)  # both operands transposed views
+    h, w = torch.randn(1, 256), torch.randn(256, 512)
+    for weight in (w.t(), w.t().contiguous()):  # a transposed view and a contiguous weight, one row
+        torch.testing.assert_close(onednn_linear(h, weight), h @ weight.t(), atol=1e-4, rtol=1e-4)
+    row_slice = torch.randn(20, 1024)[:, 256:512]  # rows with a stride larger than their length
+    torch.testing.assert_close(onednn_linear(row_slice, w.t()), row_slice @ w, atol=1e-4, rtol=1e-4)
+
+
 def test_lm_shapes_state_and_tied_weights():
     model = build_model(reference_cell("lstm"), vocab_size=50, seed=0, **SMALL).eval()
     tokens = torch.randint(0, 50, (11, 4))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.models.matmul import linear_packed, mm, use_onednn
+from zeronas.models.matmul import mm, onednn_linear, use_onednn
 
 Tensor = torch.Tensor
 
@@ -21,31 +21,39 @@ Tensor = torch.Tensor
 class Tape:
     """Holds one weight (``(in, out)``, transposed for addmm) and the per-step pairs recorded in backward.
 
-    On the CPU the weight is also packed once per sequence for oneDNN, whose kernels for these skinny
-    products (rows = batch) are much faster than the BLAS ``addmm`` on some processors."""
+    On the CPU the per-step products go through oneDNN (see :mod:`zeronas.models.matmul`), whose kernels for
+    these skinny products (rows = batch) are much faster than the BLAS ``addmm`` on some processors. oneDNN is
+    fastest when the weight operand is a transposed view, so the weight is kept in both layouts (one copy per
+    sequence). A single-row product (the NTK's per-sample passes) uses the contiguous operand instead: there
+    oneDNN's kernel for a transposed weight rounds differently, and this keeps those scores as they were."""
 
     def __init__(self, weight_t: Tensor) -> None:
-        self.weight_t = weight_t
+        self.onednn = use_onednn(weight_t)
+        self.weight_t = weight_t  # (in, out)
+        self._in_out: Tensor | None = None  # weight_t, contiguous
+        self._out_in: Tensor | None = None  # weight_t.t(), contiguous
         self.inputs: list[Tensor] = []
         self.grads: list[Tensor] = []
-        self.onednn = use_onednn(weight_t)
-        self._fwd = self._bwd = None
+
+    def _layouts(self) -> tuple[Tensor, Tensor]:
+        if self._in_out is None or self._out_in is None:
+            self._in_out = self.weight_t.contiguous()
+            self._out_in = self.weight_t.t().contiguous()
+        return self._in_out, self._out_in
 
     def matmul(self, h: Tensor) -> Tensor:
         """``h @ W`` (h is ``(B, in)``)."""
         if not self.onednn:
             return h @ self.weight_t
-        if self._fwd is None:
-            self._fwd = self.weight_t.t().contiguous().to_mkldnn()
-        return linear_packed(h, self._fwd)
+        in_out, out_in = self._layouts()
+        return onednn_linear(h, out_in if h.shape[0] == 1 else in_out.t())
 
     def matmul_transposed(self, g: Tensor) -> Tensor:
         """``g @ W^T`` (g is ``(B, out)``), the gradient with respect to h."""
         if not self.onednn:
             return g @ self.weight_t.t()
-        if self._bwd is None:
-            self._bwd = self.weight_t.contiguous().to_mkldnn()
-        return linear_packed(g, self._bwd)
+        in_out, out_in = self._layouts()
+        return onednn_linear(g, in_out if g.shape[0] == 1 else out_in.t())
 
 
 class _DeferredWeight(torch.autograd.Function):

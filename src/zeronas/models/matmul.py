@@ -1,34 +1,52 @@
 """Matrix products through oneDNN on the CPU where it is faster than the BLAS behind ``torch.mm``.
 
 On some processors (AMD EPYC among them) PyTorch's BLAS runs float32 GEMMs at about half the speed of oneDNN,
-which is what ``torch.nn.LSTM`` uses on the CPU. These helpers give the cell layer the same kernels. Results equal
-``torch.mm`` up to float32 rounding; the plain path is used on GPUs, for other dtypes and for small matrices.
+which is what ``torch.nn.LSTM`` uses on the CPU. These helpers give the cell layer the same kernels, through
+oneDNN's linear primitive on ordinary (strided) tensors: no format conversions, and transposed operands are
+read in place. Results equal ``torch.mm`` up to float32 rounding; the plain path is used on GPUs, for other
+dtypes, for small matrices, and where this PyTorch build has no oneDNN linear op.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
 Tensor = torch.Tensor
 
-# Below this size the format conversions cost more than oneDNN saves (tiny test models).
+# Below this size the oneDNN call costs more than it saves (tiny test models).
 ONEDNN_MIN_DIM = 128
 
 
+def _onednn_linear_op() -> Any:
+    """PyTorch's oneDNN linear on dense tensors (the op its compiler uses for CPU linears), if this build has it."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._linear_pointwise.default
+    except (AttributeError, RuntimeError):
+        return None
+
+
+_ONEDNN_LINEAR = _onednn_linear_op()
+
+
 def use_onednn(*tensors: Tensor) -> bool:
-    return (all(t.device.type == "cpu" and t.dtype == torch.float32 and min(t.shape) >= ONEDNN_MIN_DIM
-                for t in tensors) and torch.backends.mkldnn.is_available())
+    return _ONEDNN_LINEAR is not None and all(
+        t.device.type == "cpu" and t.dtype == torch.float32 and min(t.shape) >= ONEDNN_MIN_DIM for t in tensors)
 
 
-def linear_packed(x: Tensor, packed_weight: Tensor) -> Tensor:
-    """``x @ W^T`` with ``W`` already converted by ``weight.contiguous().to_mkldnn()``."""
-    return torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), packed_weight, None).to_dense()
+def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight^T (+ bias)`` for 2-D float32 CPU tensors, either of which may be a transposed view.
+    Only where :func:`use_onednn` holds. No autograd: for use inside Functions."""
+    return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` (2-D), through oneDNN when that is the faster path. No autograd: for use inside Functions."""
     if use_onednn(a, b):
-        return linear_packed(a, b.t().contiguous().to_mkldnn())
+        return onednn_linear(a, b.t())
     return a @ b
 
 
