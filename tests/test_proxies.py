@@ -99,3 +99,22 @@ def test_config_hash_is_stable_and_sensitive():
     assert TINY.config_hash() != TINY.with_(seed=1).config_hash()
     assert TINY.config_hash() == TINY.with_(device="cuda").config_hash()
     assert len(TINY.config_hash()) == 16
+
+
+def test_context_models_are_independent_copies_of_the_seeded_model(corpus):
+    """Each proxy may modify its model: every call returns a new model, bit-identical to a fresh seeded build."""
+    from zeronas.models.lm import build_model
+
+    ctx = ScoringContext(reference_cell("lstm"), TINY, corpus)
+    first = ctx.model()
+    with torch.no_grad():
+        for p in first.parameters():
+            p.mul_(-3.0)  # what synflow-like proxies do to their own model
+    first.layers[0].fast_backward = False
+    second = ctx.model(fast_backward=True)
+    built = build_model(ctx.cell, ctx.vocab_size, seed=TINY.seed, config=ctx.model_config())
+    assert not second.training and all(layer.fast_backward for layer in second.layers)
+    fresh = dict(built.named_parameters())
+    for name, p in second.named_parameters():
+        assert torch.equal(p, fresh[name]), name
+    assert all(p is not q for p, q in zip(first.parameters(), second.parameters()))
