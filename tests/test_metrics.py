@@ -119,6 +119,7 @@ def test_divergence_auc() -> None:
 
 def test_failed_scores_excluded_and_counted() -> None:
     losses = _losses(300, seed=7, diverged_frac=0.1)
+    losses[10], losses[50] = None, 4.9  # among the failed cells: one diverged, one trained
     rng = np.random.default_rng(8)
     values: list[float | None] = [float(-x + rng.normal(0, 0.3)) if x is not None else float(rng.normal())
                                   for x in losses]
@@ -127,6 +128,7 @@ def test_failed_scores_excluded_and_counted() -> None:
         values[i] = None
     m = evaluate_data(_data(values, losses, seconds=[0.5] * 150 + [1.5] * 150), n_boot=0)
     assert m.n_failed == len(failed)
+    assert m.n_failed_diverged == sum(losses[i] is None for i in failed) >= 1
     keep = [i for i in range(300) if values[i] is not None and losses[i] is not None]
     assert m.n == len(keep)
     x = np.array([values[i] for i in keep])
@@ -245,6 +247,8 @@ def test_collect_missing_and_extra_cells() -> None:
     assert data.values == (1.0, None, 2.0, None)
     m = evaluate_data(data, n_boot=0)
     assert m.n_failed == 2 and m.n == 1 and m.n_scored == 2
+    assert m.n_failed_diverged == 0  # the failed cells b and d both trained
+    assert m.to_dict()["n_failed_diverged"] == 0
     assert m.seconds_per_arch == pytest.approx(0.3)  # ok and failed scores, not the missing one
     assert m.top1_ppl == math.inf and m.top1_arch == "c"
     with pytest.raises(MetricsError, match="no ground truth"):

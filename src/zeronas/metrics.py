@@ -7,7 +7,8 @@ proxy's registered direction (``higher_is_better``), never by the sign of the re
 positive correlation always means "the proxy ranks better cells higher" and a proxy that ranks cells backwards
 gets a negative one.
 
-Cell sets (a failed score is excluded from everything and counted in ``n_failed``):
+Cell sets (a failed score is excluded from everything and counted in ``n_failed``; ``n_failed_diverged`` counts
+the failed cells that diverged in training, since a score that overflows at initialisation often foretells it):
 
 * ``S`` - the *scored* cells: the score is ok (diverged cells included). The proxy's picks come from ``S``.
 * ``C`` - the *correlation* cells: ``S`` without the diverged cells (``n = |C|``).
@@ -139,6 +140,7 @@ class ProxyMetrics:
     n_scored: int = 0  # |S|
     n_diverged: int = 0  # diverged cells in S
     n_total: int = 0
+    n_failed_diverged: int = 0  # failed scores whose cell diverged in training
     members: tuple[str, ...] = field(default=())
 
     def to_dict(self, json_safe: bool = False) -> dict[str, Any]:
@@ -153,7 +155,7 @@ class ProxyMetrics:
         d.update(precision_at_k=self.precision_at_k, k=self.k, top_fraction=self.top_fraction,
                  top1_arch=self.top1_arch, top10_diverged=self.top10_diverged, n_top=self.n_top,
                  n_scored=self.n_scored, n_diverged=self.n_diverged, n_total=self.n_total,
-                 members=list(self.members))
+                 n_failed_diverged=self.n_failed_diverged, members=list(self.members))
         if json_safe:
             for key in ("top1_ppl", "top10_mean_ppl"):
                 if d[key] is not None and math.isinf(d[key]):
@@ -334,6 +336,7 @@ def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10
     ok = data.ok_mask
     n_total = len(data.arch_ids)
     n_failed = int((~ok).sum())
+    n_failed_diverged = sum(1 for i in np.flatnonzero(~ok) if data.losses[i] is None)
     secs = [s for s in data.seconds if s is not None]
     seconds_per_arch = math.fsum(secs) / len(secs) if secs else None
 
@@ -400,7 +403,7 @@ def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10
         n_failed=n_failed, seconds_per_arch=seconds_per_arch, kendall_tau_ci=tau_ci, spearman_ci=rho_ci,
         tau_top10_ci=tau_top_ci, divergence_auc_ci=auc_ci, precision_at_k=precision, k=k, top_fraction=top_fraction,
         top1_arch=top1_arch, top10_diverged=top10_div, n_top=n_top, n_scored=n_scored, n_diverged=n_div,
-        n_total=n_total, members=data.members)
+        n_total=n_total, n_failed_diverged=n_failed_diverged, members=data.members)
 
 
 def _top_count(fraction: float, n: int) -> int:

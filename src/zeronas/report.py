@@ -51,7 +51,7 @@ DEFINITIONS = (
                  "always means it trained, 0.5 = no information)."),
     ("95% CI", "percentile bootstrap over cells, seeded."),
     ("failed", "cells whose score is not ok (error, NaN, inf, out of memory, timeout, missing): excluded from every "
-               "metric."),
+               "metric; in parentheses, how many of them diverged in training."),
     ("s/arch", "mean scoring seconds per cell, ok and failed scores alike (a combination: the sum of its members')."),
     ("Combinations", "a+b+c sums each member's rank (in its own direction) over the cells every member scored."),
 )
@@ -96,7 +96,7 @@ def _cells(m: ProxyMetrics) -> dict[str, str]:
         "top10": top10,
         "auc": _with_ci(m.divergence_auc, m.divergence_auc_ci),
         "n": str(m.n),
-        "n_failed": str(m.n_failed),
+        "n_failed": f"{m.n_failed} ({m.n_failed_diverged} div.)" if m.n_failed else "0",
         "seconds": DASH if m.seconds_per_arch is None else f"{m.seconds_per_arch:.3g}",
     }
 
