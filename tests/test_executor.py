@@ -180,11 +180,12 @@ def test_a_worker_pool_serves_many_calls_and_replaces_a_timed_out_worker(plugin_
     url = f"sqlite:///{tmp_path}/pool.db"
     with WorkerPool(TINY, workers=2, imports=[PLUGIN]) as pool:
         first = pool.score(small[:3], ["params", "t_sleep"], url, progress=False)
-        started = {p.name for p in pids.iterdir()}
+        processes = {proc.pid for proc in pool.slots.pool._procs.values()}
         second = pool.score(small[3:], ["params", "t_sleep"], url, progress=False)
         assert (first.scored, second.scored, first.failed + second.failed) == (3, 3, 0)
-        assert {p.name for p in pids.iterdir()} == started  # the same workers served both calls
-        assert 1 <= len(started) <= 2 and str(os.getpid()) not in started
+        assert len(processes) == 2 and {proc.pid for proc in pool.slots.pool._procs.values()} == processes
+        scored_by = {int(p.name) for p in pids.iterdir()}
+        assert scored_by <= processes and os.getpid() not in scored_by  # the same workers served both calls
 
         stopped = pool.score([slow], ["params", "t_sleep"], url, timeout_s=1.5, progress=False)
         assert stopped.timed_out == 1
