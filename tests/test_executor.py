@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -203,6 +204,22 @@ def test_a_worker_pool_serves_many_calls_and_replaces_a_timed_out_worker(plugin_
     with open_store(url) as store:
         rows = store.scores_table(TINY)
     assert len(rows) == 8 and {s.status for s in rows[slow.canonical_id].values()} == {"timeout"}
+
+
+def test_a_worker_pool_replaces_a_worker_killed_while_idle(plugin_dir, tmp_path) -> None:
+    cells = [a.cell for a in Benchmark.nbnlp().sample(6, 9)]
+    url = f"sqlite:///{tmp_path}/idle.db"
+    with WorkerPool(TINY, workers=2) as pool:
+        assert pool.score(cells[:2], ["params"], url, progress=False).scored == 2
+        victims = [proc.pid for proc in pool.slots.pool._procs.values()]
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)  # e.g. the OOM killer, between two rounds of a search
+        for pid in victims:
+            while _alive(pid):
+                time.sleep(0.05)
+        again = pool.score(cells[2:], ["params"], url, progress=False)
+        assert (again.scored, again.failed) == (4, 0)
+        assert not set(victims) & {proc.pid for proc in pool.slots.pool._procs.values()}
 
 
 def test_sigkill_of_a_real_run_then_resume(plugin_dir, tmp_path, sigkill_once) -> None:

@@ -188,6 +188,8 @@ class _LocalPool:
         self._procs[slot], self._conns[slot] = proc, parent_end
 
     def submit(self, slot: int, task: _Task) -> None:
+        if not self._procs[slot].is_alive():  # died while idle: the caller replaces it, the cell is not lost
+            raise BrokenPipeError(f"worker {slot} has exited (exit code {self._procs[slot].exitcode})")
         self._conns[slot].send((task.task_id, task.recipe_json, list(task.proxies)))
 
     def wait(self, timeout: float) -> list[_Event]:
@@ -396,7 +398,16 @@ def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
     while pending or busy:
         while idle and pending:
             slot, task = idle.pop(), pending.popleft()
-            slots.pool.submit(slot, task)
+            try:
+                slots.pool.submit(slot, task)
+            except (OSError, EOFError):  # the idle worker is gone (killed while it waited): replace it
+                pending.appendleft(task)
+                slots.pool.kill(slot)
+                slots.idle_deaths += 1
+                if slots.idle_deaths > 3 * slots.n:
+                    raise ExecutorError("idle workers keep dying") from None
+                slots.start(slot)
+                continue
             busy[slot] = (task, time.monotonic())
         if not (busy or starting or idle):
             raise ExecutorError("no worker left to run the remaining cells")
@@ -422,13 +433,12 @@ def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
                     task, t0 = busy.pop(ev.slot)
                     on_done(task, _failure(task, "error", f"the worker process died while scoring this cell "
                                                           f"({ev.payload})", time.monotonic() - t0), False)
-                elif ev.slot in starting:
-                    raise ExecutorError(f"a worker died while starting ({ev.payload})")
-                elif ev.slot in idle:
-                    idle.remove(ev.slot)
+                else:  # died while starting or while idle: no cell was lost; start another, a few times
+                    if ev.slot in idle:
+                        idle.remove(ev.slot)
                     slots.idle_deaths += 1
                     if slots.idle_deaths > 3 * slots.n:
-                        raise ExecutorError(f"idle workers keep dying ({ev.payload})")
+                        raise ExecutorError(f"workers keep dying before they get a cell ({ev.payload})")
                 starting.discard(ev.slot)
                 if pending:
                     slots.start(ev.slot)
