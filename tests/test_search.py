@@ -121,6 +121,35 @@ def test_fitness_follows_each_proxy_direction_and_puts_failures_last() -> None:
     assert [c.index for c in ranked(cands, "params")] == [1, 2, 0, 3]
 
 
+def test_a_guard_fails_candidates_without_ranking_them(tmp_path) -> None:
+    from zeronas.proxies.registry import proxy as register_proxy
+
+    @register_proxy("t_guard_multi", higher_is_better=True, needs_data=False, description="test only")
+    def t_guard_multi(ctx):  # fails (NaN) for every cell that carries a single state
+        return 1.0 if ctx.cell.hidden_tuple_size > 1 else float("nan")
+
+    try:
+        kwargs = dict(algorithm="random", budget=24, seed=3, store=f"sqlite:///{tmp_path / 'g.db'}", workers=1,
+                      config=TINY)
+        plain = run_search(proxy="params", **kwargs)
+        assert plain.best[0].cell.hidden_tuple_size == 1  # unguarded, this seed picks a single-state cell
+        guarded = run_search(proxy="params!t_guard_multi", **kwargs)
+        assert guarded.proxy == "params!t_guard_multi"
+        assert [c.canonical_id for c in guarded.candidates] == [c.canonical_id for c in plain.candidates]
+        kept = [c for c in guarded.candidates if c.cell.hidden_tuple_size > 1]
+        failed = [c for c in guarded.candidates if c.cell.hidden_tuple_size == 1]
+        assert kept and failed and all("t_guard_multi" in c.scores for c in guarded.candidates)
+        assert all(c.fitness == -math.inf for c in failed)
+        by_params = sorted(kept, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
+        assert [c.canonical_id for c in guarded.best[:len(kept)]] == [c.canonical_id for c in by_params]
+        with pytest.raises(SearchError, match="guard is one proxy"):
+            run_search(proxy="params!t_guard_multi+zen", **kwargs)
+        with pytest.raises(SearchError, match="no_such_guard"):
+            run_search(proxy="params!no_such_guard", **kwargs)
+    finally:
+        registry._REGISTRY.pop("t_guard_multi", None)
+
+
 def test_a_combination_ranks_by_the_sum_of_per_proxy_ranks() -> None:
     # ntk_cond ranks (lower better): c0 best (3), c2 (2), c1 (1); linear_regions ranks (higher better):
     # c1 best (3), c2 (2), c0 (1). Sums 4, 4, 4 -> add a fourth cell that is best on both.

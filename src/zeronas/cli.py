@@ -297,6 +297,10 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
                proxy: Optional[str] = typer.Option(None, "--proxy", "-p",
                                                    help="A proxy or a rank combination a+b (default: the search "
                                                         "module's DEFAULT_PROXY; prune: ntk_cond+linear_regions)."),
+               guard: Optional[str] = typer.Option(None, "--guard", "-g",
+                                                   help="Comma-separated guard proxies: a cell whose guard score "
+                                                        "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
+                                                        "that overflow untrained mostly diverge in training)."),
                algorithm: str = typer.Option("evolution", "--algorithm", "-a", help="random, evolution or prune."),
                budget: Optional[int] = typer.Option(None, "--budget", help="Distinct cells to evaluate (default "
                                                                            "200; prune: trial networks, no limit)."),
@@ -345,6 +349,12 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
         shown = "" if best is None or best.fitness == float("-inf") else f"best {best.fitness:.6g}"
         bar.update(task, completed=done, total=total, best=shown)
 
+    if guard:
+        from zeronas.search.core import GUARD, default_proxy
+        from zeronas.search.prune import PRUNE_PROXY
+
+        base = proxy or (PRUNE_PROXY if algorithm == "prune" else default_proxy())
+        proxy = base + "".join(GUARD + g.strip() for g in guard.split(",") if g.strip())
     try:
         with bar:
             result = run_search(space=space, proxy=proxy, algorithm=algorithm, budget=budget,

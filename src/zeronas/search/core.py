@@ -9,6 +9,11 @@ Ranking (:func:`fitness`): one proxy ranks by its value in its registered direct
 by the sum of the members' ranks (:func:`zeronas.metrics.combine_ranks`, average ranks) over the candidates this
 search has scored so far, as TE-NAS aggregates its indicators. A candidate whose score failed (``nan``, ``inf``,
 ``error``, ``timeout``...) for any member ranks after every scored one. Ties keep the order of evaluation.
+
+Guards: a spec ``RANK!g1!g2`` also scores the guard proxies ``g1``, ``g2`` and treats a candidate whose guard
+score failed as failed; the guards' values do not rank. ``hidden_cov!zen!synflow`` ranks by ``hidden_cov`` among
+the cells whose untrained network does not overflow (on NAS-Bench-NLP such cells mostly diverge in training:
+``benchmarks/divergence_filter.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from zeronas.proxies.runner import Score
 from zeronas.store import ResultStore
 
 __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "DEFAULT_BUDGET", "DEFAULT_PROXY", "Budget", "Candidate",
-           "ProgressFn", "Scorer", "SearchError", "SearchResult", "default_proxy", "fitness", "proxy_members"]
+           "ProgressFn", "Scorer", "SearchError", "SearchResult", "default_proxy", "fitness", "normal_spec",
+           "parse_spec", "proxy_members"]
 
 #: The proxy of ``zeronas search`` when none is named (random search and evolution). Set from the evaluation
 #: results: the proxy (or combination ``a+b``) that ranks benchmark cells best for its cost.
@@ -63,12 +69,33 @@ def default_proxy() -> str:
     return DEFAULT_PROXY
 
 
-def proxy_members(spec: str) -> tuple[str, ...]:
-    """The proxies of ``spec`` (a name or a combination ``a+b``), validated against the registry."""
+GUARD = "!"
+
+
+def parse_spec(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(ranking members, guards)`` of ``RANK[!GUARD...]`` (RANK a name or a combination ``a+b``), validated
+    against the registry."""
+    rank, *guards = spec.split(GUARD)
     try:
-        return parse_combination(spec)
+        members = parse_combination(rank)
+        checked = tuple(g for name in guards for g in parse_combination(name))
     except MetricsError as exc:
         raise SearchError(str(exc)) from None
+    if any("+" in g for g in guards):
+        raise SearchError(f"a guard is one proxy, not a combination: {spec!r}")
+    return members, tuple(dict.fromkeys(checked))
+
+
+def normal_spec(spec: str) -> str:
+    """``spec`` written canonically (``a+b!g``), after validation."""
+    members, guards = parse_spec(spec)
+    return "+".join(members) + "".join(GUARD + g for g in guards)
+
+
+def proxy_members(spec: str) -> tuple[str, ...]:
+    """Every proxy a spec needs scored: the ranking members, then the guards not among them."""
+    members, guards = parse_spec(spec)
+    return members + tuple(g for g in guards if g not in members)
 
 
 @dataclass
@@ -92,11 +119,11 @@ def fitness(candidates: Sequence[Candidate], spec: str) -> np.ndarray:
     """Higher is better, ``-inf`` for a failed candidate; also written to each ``Candidate.fitness``.
 
     One proxy: its value oriented by its direction. A combination: the sum of per-member ranks over the
-    candidates whose every member is ok."""
-    members = proxy_members(spec)
+    candidates whose every member is ok. A candidate whose guard failed is failed."""
+    members, guards = parse_spec(spec)
     n = len(candidates)
     out = np.full(n, -math.inf)
-    ok = np.array([c.ok(members) for c in candidates], dtype=bool)
+    ok = np.array([c.ok(members) and c.ok(guards) for c in candidates], dtype=bool)
     if ok.any():
         hib = [get_proxy(m).higher_is_better for m in members]
         cols = [np.array([c.scores[m].value for c, good in zip(candidates, ok) if good], dtype=float)
