@@ -371,12 +371,23 @@ def test_renaming_and_commutative_permutation_keep_the_id(data):
     assert isomorphic(recipe, other)  # the helper agrees (checks the helper too)
 
 
+def _has_blend(recipe: dict) -> bool:
+    return any(s["op"] == "blend" for s in recipe.values())
+
+
+# Only about one generated cell in five has a blend: drawing from these lists instead of filtering keeps Hypothesis
+# from rejecting the test for filtering too many inputs.
+BLEND_RECIPES = st.one_of(
+    st.sampled_from([r for r in [GRU] + BUNDLED_SAMPLE if _has_blend(r)]),
+    st.sampled_from([r for r in (sample_recipe(seed) for seed in range(400)) if _has_blend(r)]),
+)
+
+
 @PROPERTY
 @given(st.data())
 def test_swapping_the_first_two_blend_inputs_changes_the_id(data):
-    recipe = data.draw(RECIPES)
+    recipe = data.draw(BLEND_RECIPES)
     blends = [n for n, s in recipe.items() if s["op"] == "blend"]
-    assume(blends)
     node = data.draw(st.sampled_from(blends))
     z, a = recipe[node]["input"][:2]
     # when the two inputs are different sub-trees the swap cannot be undone by any isomorphism
@@ -397,14 +408,20 @@ def test_blend_order_matters_on_the_gru():
         assert parse_recipe(swapped).canonical_id != gru.canonical_id
 
 
+MULTI_STATE_RECIPES = st.one_of(
+    st.sampled_from([r for r in [RNN_TANH, LSTM, GRU] + BUNDLED_SAMPLE if k_of(r) >= 2]),
+    st.integers(0, 2**32 - 1).map(lambda seed: sample_recipe(seed)).filter(lambda r: k_of(r) >= 2),
+)
+
+
 @PROPERTY
 @given(st.data())
 def test_renaming_outputs_changes_the_id_unless_isomorphic(data):
-    recipe = data.draw(RECIPES)
+    recipe = data.draw(MULTI_STATE_RECIPES)
     k = k_of(recipe)
-    assume(k >= 2)
-    perm = data.draw(st.permutations(range(k)))
-    assume(list(perm) != list(range(k)))
+    perm = list(data.draw(st.permutations(range(k))))
+    if perm == list(range(k)):  # never the identity: rotate it (drawing again would filter too many inputs)
+        perm = perm[1:] + perm[:1]
     rename = {f"h_new_{i}": f"h_new_{p}" for i, p in enumerate(perm)}
     other = {rename.get(n, n): {"op": s["op"], "input": [rename.get(i, i) for i in s["input"]]}
              for n, s in recipe.items()}
