@@ -211,15 +211,18 @@ def test_a_worker_pool_replaces_a_worker_killed_while_idle(plugin_dir, tmp_path)
     url = f"sqlite:///{tmp_path}/idle.db"
     with WorkerPool(TINY, workers=2) as pool:
         assert pool.score(cells[:2], ["params"], url, progress=False).scored == 2
-        victims = [proc.pid for proc in pool.slots.pool._procs.values()]
-        for pid in victims:
-            os.kill(pid, signal.SIGKILL)  # e.g. the OOM killer, between two rounds of a search
-        for pid in victims:
-            while _alive(pid):
-                time.sleep(0.05)
+        victims = list(pool.slots.pool._procs.values())
+        for proc in victims:
+            os.kill(proc.pid, signal.SIGKILL)  # e.g. the OOM killer, between two rounds of a search
+        for proc in victims:  # gone for good (a killed process is reaped only once all its threads have exited)
+            proc.join(10)
+            assert proc.exitcode == -signal.SIGKILL
         again = pool.score(cells[2:], ["params"], url, progress=False)
-        assert (again.scored, again.failed) == (4, 0)
-        assert not set(victims) & {proc.pid for proc in pool.slots.pool._procs.values()}
+        with open_store(url) as store:
+            messages = [s.message for cell in cells[2:] for s in store.get(cell.canonical_id, TINY).values()
+                        if not s.ok]
+        assert (again.scored, again.failed) == (4, 0), messages
+        assert not {proc.pid for proc in victims} & {proc.pid for proc in pool.slots.pool._procs.values()}
 
 
 def test_sigkill_of_a_real_run_then_resume(plugin_dir, tmp_path, sigkill_once) -> None:

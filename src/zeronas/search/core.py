@@ -47,9 +47,9 @@ ALGORITHMS: tuple[str, ...] = ("random", "evolution", "prune")
 DEFAULT_ALGORITHM = "evolution"
 #: Distinct candidates scored when neither a budget nor a time budget is given. Measured: the default
 #: ``zeronas search`` (evolution, ``hidden_cov`` at the default scoring config, 2 workers, an empty store) takes
-#: 116 s on 2 shared cores, well inside the 10 minutes a default run may take; in benchmark mode evolution with
-#: this budget picks a cell of median test ppl 99.4 over 10 seeds (benchmarks/search_quality.py, hidden_cov at a
-#: one-layer config).
+#: about 26 s on 2 shared cores, well inside the 10 minutes a default run may take; in benchmark mode evolution with
+#: this budget picks a cell of median test ppl 99.4 over 10 seeds (benchmarks/search_quality.py, hidden_cov at the
+#: default config and at a one-layer config alike).
 DEFAULT_BUDGET = 200
 
 ProgressFn = Callable[[int, "int | None", "Candidate | None"], None]  # (evaluated, budget, best so far)
