@@ -66,7 +66,6 @@ class CellLayer(nn.Module):
         The group's pre-activations are computed when its first member is reached in topological order
         (all members read the same sources, so they are all ready then); members are column slices of it.
         """
-        H = self.hidden_size
         groups: dict[tuple[str, ...], list[str]] = {}
         for node in self.cell.order:
             if self.cell.op(node) == "linear":
