@@ -163,14 +163,18 @@ def main() -> None:
     parser.add_argument("--store", default="sqlite:///zeronas.db", help="results store URL")
     parser.add_argument("--algorithms", default="random,evolution")
     parser.add_argument("--workers", type=int, default=1, help="1: in this process (cheap configs: fastest)")
-    parser.add_argument("--scoring-config", default=None, help="JSON file of ScoringConfig fields for the proxy")
+    parser.add_argument("--scoring-config", default=None,
+                        help="JSON file of ScoringConfig fields for the proxy, or 'default' for ScoringConfig() (the "
+                             "config of zeronas search and of the committed results store)")
     parser.add_argument("--exhaustive", action="store_true",
                         help="also score every benchmark cell with the proxy: its global pick, for reference")
     parser.add_argument("--json", default=None, help="also write the summary (with every run) to this file")
     args = parser.parse_args()
     seeds = ([int(s) for s in args.seeds.split(",")] if "," in args.seeds else list(range(int(args.seeds))))
     config = CHEAP_CONFIG
-    if args.scoring_config:
+    if args.scoring_config == "default":
+        config = ScoringConfig()
+    elif args.scoring_config:
         with open(args.scoring_config, encoding="utf-8") as fh:
             config = ScoringConfig.from_dict(json.load(fh))
     summary = run(seeds, args.budget, args.proxy or default_proxy(), args.store,
