@@ -380,6 +380,12 @@ class _Slots:
         self.pool.start(slot)
         self.starting.add(slot)
 
+    def lost_before_a_cell(self, detail: str) -> None:
+        """Count a worker that died while starting or idle (no cell lost); stop when it keeps happening."""
+        self.idle_deaths += 1
+        if self.idle_deaths > 3 * self.n:
+            raise ExecutorError(f"workers keep dying before they get a cell ({detail})")
+
 
 def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
            on_done: Callable[[_Task, dict[str, Score], bool], None]) -> None:
@@ -400,12 +406,10 @@ def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
             slot, task = idle.pop(), pending.popleft()
             try:
                 slots.pool.submit(slot, task)
-            except (OSError, EOFError):  # the idle worker is gone (killed while it waited): replace it
+            except (OSError, EOFError) as exc:  # the idle worker is gone (killed while it waited): replace it
                 pending.appendleft(task)
                 slots.pool.kill(slot)
-                slots.idle_deaths += 1
-                if slots.idle_deaths > 3 * slots.n:
-                    raise ExecutorError("idle workers keep dying") from None
+                slots.lost_before_a_cell(str(exc))
                 slots.start(slot)
                 continue
             busy[slot] = (task, time.monotonic())
@@ -436,9 +440,7 @@ def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
                 else:  # died while starting or while idle: no cell was lost; start another, a few times
                     if ev.slot in idle:
                         idle.remove(ev.slot)
-                    slots.idle_deaths += 1
-                    if slots.idle_deaths > 3 * slots.n:
-                        raise ExecutorError(f"workers keep dying before they get a cell ({ev.payload})")
+                    slots.lost_before_a_cell(ev.payload)
                 starting.discard(ev.slot)
                 if pending:
                     slots.start(ev.slot)
@@ -475,6 +477,22 @@ def _progress_bar(total: int, skipped: int, enabled: bool):
     return progress
 
 
+def _check_executor(executor: str, workers: int | None) -> None:
+    if executor not in EXECUTORS:
+        raise ExecutorError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    if workers is not None and workers < 1:
+        raise ExecutorError(f"workers must be at least 1, got {workers}")
+
+
+def _worker_count(executor: str, workers: int | None, ray_address: str | None) -> int:
+    """The number of workers asked for (default: every core, or with Ray the cluster's CPUs; serial: one)."""
+    if executor == "serial":
+        return 1
+    if executor == "ray" and workers is None:
+        workers = _RayPool.cluster_cpus(ray_address)
+    return workers or os.cpu_count() or 1
+
+
 def _make_pool(executor: str, config: ScoringConfig, imports: Sequence[str], ray_address: str | None,
                n_workers: int) -> _Pool:
     if executor == "local":
@@ -495,18 +513,13 @@ class WorkerPool:
     def __init__(self, config: ScoringConfig, *, workers: int | None = None,
                  executor: Literal["local", "ray", "serial"] = "local", ray_address: str | None = None,
                  imports: Sequence[str] = ()) -> None:
-        if executor not in EXECUTORS:
-            raise ExecutorError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
-        if workers is not None and workers < 1:
-            raise ExecutorError(f"workers must be at least 1, got {workers}")
+        _check_executor(executor, workers)
         for module in imports:
             importlib.import_module(module)
-        if executor == "ray" and workers is None:
-            workers = _RayPool.cluster_cpus(ray_address)
+        self.workers = _worker_count(executor, workers, ray_address)
         self.config = config
         self.executor = executor
         self.imports = tuple(imports)
-        self.workers = 1 if executor == "serial" else (workers or os.cpu_count() or 1)
         self._ray_address = ray_address
         self._slots: _Slots | None = None
         self._closed = False
@@ -571,14 +584,11 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
             raise ExecutorError(f"the worker pool scores under config {pool.config.config_hash()}, not "
                                 f"{config.config_hash()}")
         executor, imports = pool.executor, pool.imports  # type: ignore[assignment]
-    if executor not in EXECUTORS:
-        raise ExecutorError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    _check_executor(executor, workers)
     if timeout_s is not None and not timeout_s > 0:
         raise ExecutorError(f"timeout_s must be positive, got {timeout_s!r}")
     if timeout_s is not None and executor == "serial":
         raise ExecutorError("the serial executor cannot stop a cell: use executor='local' for a time limit")
-    if workers is not None and workers < 1:
-        raise ExecutorError(f"workers must be at least 1, got {workers}")
     for module in imports:
         importlib.import_module(module)
     names = list(dict.fromkeys(proxies))
@@ -598,12 +608,7 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
         todo = db.missing_proxies(list(unique), names, config)
         skipped = len(unique) - len(todo)
         tasks = [_Task(i, cid, unique[cid].to_json(), tuple(missing)) for i, (cid, missing) in enumerate(todo.items())]
-        if pool is not None:
-            n_workers = pool.workers
-        else:
-            if executor == "ray" and workers is None:
-                workers = _RayPool.cluster_cpus(ray_address)
-            n_workers = 1 if executor == "serial" else (workers or os.cpu_count() or 1)
+        n_workers = pool.workers if pool is not None else _worker_count(executor, workers, ray_address)
         n_slots = min(n_workers, len(tasks))
         counts = {"scored": 0, "failed": 0, "timed_out": 0}
         if tasks:
