@@ -142,6 +142,9 @@ def test_a_guard_fails_candidates_without_ranking_them(tmp_path) -> None:
         assert all(c.fitness == -math.inf for c in failed)
         by_params = sorted(kept, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
         assert [c.canonical_id for c in guarded.best[:len(kept)]] == [c.canonical_id for c in by_params]
+        listed = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)  # what --guard passes
+        assert listed.proxy == guarded.proxy and [c.canonical_id for c in listed.best] == [
+            c.canonical_id for c in guarded.best]
         with pytest.raises(SearchError, match="guard is one proxy"):
             run_search(proxy="params!t_guard_multi+zen", **kwargs)
         with pytest.raises(SearchError, match="no_such_guard"):

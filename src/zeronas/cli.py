@@ -349,15 +349,10 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
         shown = "" if best is None or best.fitness == float("-inf") else f"best {best.fitness:.6g}"
         bar.update(task, completed=done, total=total, best=shown)
 
-    if guard:
-        from zeronas.search.core import GUARD, default_proxy
-        from zeronas.search.prune import PRUNE_PROXY
-
-        base = proxy or (PRUNE_PROXY if algorithm == "prune" else default_proxy())
-        proxy = base + "".join(GUARD + g.strip() for g in guard.split(",") if g.strip())
+    guards = [g.strip() for g in guard.split(",") if g.strip()] if guard else []
     try:
         with bar:
-            result = run_search(space=space, proxy=proxy, algorithm=algorithm, budget=budget,
+            result = run_search(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
                                 time_budget=time_budget, seed=seed, store=store, benchmark=benchmark,
                                 workers=workers, timeout_s=timeout, config=config, progress=progress)
     except (SearchError, ExecutorError, StoreError, KeyError) as exc:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from zeronas.cells.spaces import get_space
 from zeronas.proxies.config import ScoringConfig
-from zeronas.search.core import (ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_BUDGET, Budget, Candidate, ProgressFn,
-                                 Scorer, SearchError, SearchResult, default_proxy, evaluate_cells, normal_spec,
-                                 proxy_members, ranked)
+from zeronas.search.core import (ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_BUDGET, GUARD, Budget, Candidate,
+                                 ProgressFn, Scorer, SearchError, SearchResult, default_proxy, evaluate_cells,
+                                 normal_spec, proxy_members, ranked)
 from zeronas.search.evolution import DEFAULT_POPULATION, DEFAULT_SAMPLE, evolution
 from zeronas.search.prune import DEFAULT_FRACTION, PRUNE_CONFIG, PRUNE_PROXY, prune, supernet_for
 from zeronas.search.random_search import random_search
@@ -37,11 +37,12 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
                budget: int | None = None, time_budget: float | None = None, seed: int = 0,
                store: str | ResultStore = DEFAULT_STORE, benchmark: bool | None = None, workers: int | None = None,
                timeout_s: float | None = None, config: ScoringConfig | None = None, executor: str | None = None,
-               ray_address: str | None = None, round_size: int | None = None,
+               ray_address: str | None = None, round_size: int | None = None, guards: Sequence[str] = (),
                population_size: int = DEFAULT_POPULATION, sample_size: int = DEFAULT_SAMPLE,
                prune_fraction: float = DEFAULT_FRACTION, progress: ProgressFn | None = None) -> SearchResult:
     """Search ``space`` with ``algorithm`` ranked by ``proxy`` (a name or a combination ``a+b``, optionally with
-    guards ``a+b!g``: see :mod:`zeronas.search.core`).
+    guards ``a+b!g``: see :mod:`zeronas.search.core`). ``guards`` adds guard proxies to ``proxy`` (or to the
+    default one).
 
     Defaults: ``proxy`` :data:`~zeronas.search.core.DEFAULT_PROXY` (prune: ``ntk_cond+linear_regions``);
     ``benchmark`` True for the NAS-Bench-NLP space (candidates are benchmark cells) unless pruning; ``config`` the
@@ -63,7 +64,8 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
                           f"cells), not {space!r}")
     if benchmark and pruning:
         raise SearchError("pruning builds its own cells from a supernet: it has no benchmark mode")
-    proxy = normal_spec(proxy or (PRUNE_PROXY if pruning else default_proxy()))
+    proxy = proxy or (PRUNE_PROXY if pruning else default_proxy())
+    proxy = normal_spec(proxy + "".join(GUARD + g for g in guards))
     members = proxy_members(proxy)
     config = config or (PRUNE_CONFIG if pruning else ScoringConfig())
     if budget is None and time_budget is None and not pruning:
