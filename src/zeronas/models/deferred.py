@@ -30,30 +30,23 @@ class Tape:
     def __init__(self, weight_t: Tensor) -> None:
         self.onednn = use_onednn(weight_t)
         self.weight_t = weight_t  # (in, out)
-        self._in_out: Tensor | None = None  # weight_t, contiguous
-        self._out_in: Tensor | None = None  # weight_t.t(), contiguous
+        if self.onednn:  # the tape is made for a forward pass, which always uses them
+            self._in_out = weight_t.contiguous()
+            self._out_in = weight_t.t().contiguous()  # free: the cell's weight is stored this way
         self.inputs: list[Tensor] = []
         self.grads: list[Tensor] = []
-
-    def _layouts(self) -> tuple[Tensor, Tensor]:
-        if self._in_out is None or self._out_in is None:
-            self._in_out = self.weight_t.contiguous()
-            self._out_in = self.weight_t.t().contiguous()
-        return self._in_out, self._out_in
 
     def matmul(self, h: Tensor) -> Tensor:
         """``h @ W`` (h is ``(B, in)``)."""
         if not self.onednn:
             return h @ self.weight_t
-        in_out, out_in = self._layouts()
-        return onednn_linear(h, out_in if h.shape[0] == 1 else in_out.t())
+        return onednn_linear(h, self._out_in if h.shape[0] == 1 else self._in_out.t())
 
     def matmul_transposed(self, g: Tensor) -> Tensor:
         """``g @ W^T`` (g is ``(B, out)``), the gradient with respect to h."""
         if not self.onednn:
             return g @ self.weight_t.t()
-        in_out, out_in = self._layouts()
-        return onednn_linear(g, in_out if g.shape[0] == 1 else out_in.t())
+        return onednn_linear(g, self._in_out if g.shape[0] == 1 else self._out_in.t())
 
 
 class _DeferredWeight(torch.autograd.Function):
