@@ -84,6 +84,20 @@ def benchmark_cells(n: int, seed: int = 0):
     return [parse_recipe(rows[k]) for k in keys[:n]]
 
 
+def fast_and_plain(layer: CellLayer, x: torch.Tensor) -> dict[bool, list[torch.Tensor]]:
+    """For fast_backward on and off: the layer's output, then the gradients of the input and of every parameter
+    of one loss over the output and the final state."""
+    results = {}
+    for fast in (True, False):
+        layer.fast_backward = fast
+        layer.zero_grad()
+        x.grad = None
+        out, state = layer(x)
+        (out.pow(2).sum() + sum(s.sum() for s in state)).backward()
+        results[fast] = [out.detach().clone(), x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
+    return results
+
+
 @pytest.mark.parametrize("cell", benchmark_cells(6) + [reference_cell("lstm"), reference_cell("gru")],
                          ids=lambda c: c.arch_sha1[:8])
 def test_fast_backward_gives_the_same_gradients(cell):
@@ -91,15 +105,8 @@ def test_fast_backward_gives_the_same_gradients(cell):
     torch.manual_seed(3)
     layer = CellLayer(cell, 5, 6)
     x = torch.randn(7, 3, 5, requires_grad=True)
-    grads = {}
-    for fast in (True, False):
-        layer.fast_backward = fast
-        layer.zero_grad()
-        x.grad = None
-        out, state = layer(x)
-        (out.pow(2).sum() + sum(s.sum() for s in state)).backward()
-        grads[fast] = [x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
-    for a, b in zip(grads[True], grads[False]):
+    results = fast_and_plain(layer, x)
+    for a, b in zip(results[True], results[False]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
@@ -114,14 +121,7 @@ def test_fast_backward_at_onednn_sizes_matches_plain_autograd(batch):
     layer = CellLayer(reference_cell("lstm"), n_in, n_hidden)
     assert use_onednn(layer.linears["i"].weight_1)  # the pinned PyTorch has oneDNN's strided linear
     x = torch.randn(6, batch, n_in, requires_grad=True)
-    results = {}
-    for fast in (True, False):
-        layer.fast_backward = fast
-        layer.zero_grad()
-        x.grad = None
-        out, state = layer(x)
-        (out.pow(2).sum() + sum(s.sum() for s in state)).backward()
-        results[fast] = [out.detach().clone(), x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
+    results = fast_and_plain(layer, x)
     for a, b in zip(results[True], results[False]):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
