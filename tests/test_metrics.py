@@ -24,6 +24,8 @@ from zeronas.metrics import (
     evaluate_data,
     parse_combination,
     parse_proxy_specs,
+    parse_spec,
+    spec_proxies,
     targets_from_architectures,
 )
 from zeronas.proxies.runner import Score
@@ -299,3 +301,38 @@ def test_bad_options() -> None:
         evaluate_data(d, confidence=1.0)
     with pytest.raises(MetricsError):
         ProxyData("p", True, ("a",), (float("nan"),), (4.0,), ("ok",), (None,))
+
+
+def test_a_gate_ranks_passing_cells_first_and_keeps_failing_ones_ranked() -> None:
+    # c0..c5: rank by r (higher better); gate g (lower better, threshold 0): c1, c3 fail by value, c4 by NaN
+    targets = {"c0": 4.9, "c1": None, "c2": 4.7, "c3": None, "c4": 5.0, "c5": 4.6}
+    r = [1.0, 9.0, 3.0, 8.0, 7.0, 2.0]
+    g: list[float | None] = [-0.5, 0.3, -0.1, 0.0001, None, 0.0]  # exactly 0 passes
+    scores = _scores({"r": r, "g": g})
+    directions = {"r": True, "g": False}
+    data = collect("r ! g", scores, targets, directions, gate_thresholds={"g": 0.0})
+    assert data.proxy == "r!g" and data.members == ("r",) and data.gates == ("g",)
+    assert data.statuses == ("ok",) * 6  # a failed gate does not fail the cell, it fails the gate
+    # ranks of r among the 6 ok cells: [1, 6, 3, 5, 4, 2]; passing cells (c0, c2, c5) get +6
+    assert data.values == (7.0, 6.0, 9.0, 5.0, 4.0, 8.0)
+    m = evaluate_data(data, n_boot=0)
+    assert m.top1_arch == "c2" and m.top10_diverged == 2  # the diverged cells are ranked, but below c0, c2, c5
+    assert m.divergence_auc == pytest.approx(6 / 8)  # c4 (trained, NaN gate, r rank 4) ranks below c1 and c3
+    plain = evaluate_data(collect("r", scores, targets, directions), n_boot=0)
+    assert plain.top1_ppl == math.inf and m.top1_ppl == pytest.approx(math.exp(4.7))
+    # without a threshold an ok gate score passes: only c4 (NaN) is gated
+    data = collect("r!g", scores, targets, directions, gate_thresholds={"g": None})
+    assert data.values == (7.0, 12.0, 9.0, 11.0, 4.0, 8.0)
+    # a cell with no gate score at all cannot be judged: missing
+    del scores["c0"]["g"]
+    assert collect("r!g", scores, targets, directions, gate_thresholds={"g": 0.0}).statuses[0] == "missing"
+
+
+def test_gated_specs_are_parsed_and_validated() -> None:
+    known = ["zen", "hidden_cov", "state_escape", "synflow"]
+    assert parse_proxy_specs("hidden_cov ! state_escape, zen+hidden_cov!state_escape!synflow", known) == [
+        "hidden_cov!state_escape", "zen+hidden_cov!state_escape!synflow"]
+    assert spec_proxies("hidden_cov+zen!state_escape!zen", known) == ("hidden_cov", "zen", "state_escape")
+    for bad in ("hidden_cov!zen+synflow", "hidden_cov!", "hidden_cov!state_escape!state_escape", "hidden_cov!nope"):
+        with pytest.raises(MetricsError):
+            parse_spec(bad, known)

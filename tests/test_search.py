@@ -121,7 +121,7 @@ def test_fitness_follows_each_proxy_direction_and_puts_failures_last() -> None:
     assert [c.index for c in ranked(cands, "params")] == [1, 2, 0, 3]
 
 
-def test_a_guard_fails_candidates_without_ranking_them(tmp_path) -> None:
+def test_a_guard_ranks_failing_candidates_last_without_ranking_by_its_value(tmp_path) -> None:
     from zeronas.proxies.registry import proxy as register_proxy
 
     @register_proxy("t_guard_multi", higher_is_better=True, needs_data=False, description="test only")
@@ -139,13 +139,14 @@ def test_a_guard_fails_candidates_without_ranking_them(tmp_path) -> None:
         kept = [c for c in guarded.candidates if c.cell.hidden_tuple_size > 1]
         failed = [c for c in guarded.candidates if c.cell.hidden_tuple_size == 1]
         assert kept and failed and all("t_guard_multi" in c.scores for c in guarded.candidates)
-        assert all(c.fitness == -math.inf for c in failed)
-        by_params = sorted(kept, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
-        assert [c.canonical_id for c in guarded.best[:len(kept)]] == [c.canonical_id for c in by_params]
+        assert max(c.fitness for c in failed) < min(c.fitness for c in kept)  # a failed guard ranks last
+        by_params = [sorted(group, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
+                     for group in (kept, failed)]
+        assert [c.canonical_id for c in guarded.best] == [c.canonical_id for c in by_params[0] + by_params[1]]
         listed = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)  # what --guard passes
         assert listed.proxy == guarded.proxy and [c.canonical_id for c in listed.best] == [
             c.canonical_id for c in guarded.best]
-        with pytest.raises(SearchError, match="guard is one proxy"):
+        with pytest.raises(SearchError, match="gate is one proxy"):
             run_search(proxy="params!t_guard_multi+zen", **kwargs)
         with pytest.raises(SearchError, match="no_such_guard"):
             run_search(proxy="params!no_such_guard", **kwargs)

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from zeronas import __version__
 from zeronas.bench.nbnlp import Architecture, Benchmark
-from zeronas.metrics import (ProxyMetrics, collect_all, evaluate_data, parse_combination, results_to_dict,
+from zeronas.metrics import (ProxyMetrics, collect_all, evaluate_data, results_to_dict, spec_proxies,
                              targets_from_architectures)
 from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.registry import get_proxy, list_proxies
@@ -67,7 +67,7 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
     names = list(proxies) if proxies else default_proxies()
     members: list[str] = []
     for name in names:
-        for m in parse_combination(name):
+        for m in spec_proxies(name):
             get_proxy(m)
             if m not in members:
                 members.append(m)

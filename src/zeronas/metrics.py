@@ -40,6 +40,12 @@ ranks the cells that have an ok score for *every* member by each member in its o
 larger = better), and sums the ranks; the sum is higher-is-better. A cell missing any member's score is failed for
 the combination; its ``seconds_per_arch`` is the sum of the members'.
 
+Gates: ``hidden_cov!state_escape`` ranks every cell that passes the gate ``state_escape`` above every cell that does
+not, and orders each group by ``hidden_cov`` (value = the ranking score's rank + the number of ranked cells for a
+cell that passes; higher is better). A cell passes when its gate score is ok and on the good side of the gate's
+registered threshold (``gate=`` in the registry; without one, an ok score passes). A gate that failed (NaN, inf...)
+does not pass but the cell stays ranked; a cell with no gate score at all is ``missing``.
+
 Undefined values (fewer than two cells, a constant proxy, no diverged cells for the AUC) are ``None``.
 """
 
@@ -56,6 +62,7 @@ from scipy import stats
 from zeronas.proxies.runner import Score
 
 COMBINE = "+"
+GATE = "!"
 MISSING = "missing"  # status of a cell that has no score at all for a proxy
 _KEY_ORDER = ("kendall_tau", "spearman", "tau_top10", "top1_ppl", "top10_mean_ppl", "divergence_auc", "n",
               "n_failed", "seconds_per_arch")
@@ -83,6 +90,7 @@ class ProxyData:
     statuses: tuple[str, ...]
     seconds: tuple[float | None, ...]
     members: tuple[str, ...] = ()
+    gates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.arch_ids)
@@ -142,6 +150,7 @@ class ProxyMetrics:
     n_total: int = 0
     n_failed_diverged: int = 0  # failed scores whose cell diverged in training
     members: tuple[str, ...] = field(default=())
+    gates: tuple[str, ...] = field(default=())
 
     def to_dict(self, json_safe: bool = False) -> dict[str, Any]:
         """The metrics as a flat dict (intervals as ``[lo, hi]``). ``json_safe`` writes an infinite perplexity as
@@ -155,7 +164,8 @@ class ProxyMetrics:
         d.update(precision_at_k=self.precision_at_k, k=self.k, top_fraction=self.top_fraction,
                  top1_arch=self.top1_arch, top10_diverged=self.top10_diverged, n_top=self.n_top,
                  n_scored=self.n_scored, n_diverged=self.n_diverged, n_total=self.n_total,
-                 n_failed_diverged=self.n_failed_diverged, members=list(self.members))
+                 n_failed_diverged=self.n_failed_diverged, members=list(self.members),
+                 gates=list(self.gates))
         if json_safe:
             for key in ("top1_ppl", "top10_mean_ppl"):
                 if d[key] is not None and math.isinf(d[key]):
@@ -195,11 +205,41 @@ def parse_combination(name: str, known: Iterable[str] | None = None) -> tuple[st
     return members
 
 
-def parse_proxy_specs(text: str, known: Iterable[str] | None = None) -> list[str]:
-    """``"zen, zen+ntk_cond"`` -> ``["zen", "zen+ntk_cond"]``: comma-separated proxies and combinations, each
-    validated by :func:`parse_combination`; whitespace is dropped and duplicates are an error."""
+def parse_spec(name: str, known: Iterable[str] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``"hidden_cov!state_escape"`` -> ``(("hidden_cov",), ("state_escape",))``: the ranking members (a proxy or a
+    combination ``a+b``) and the gates after ``!``, each one proxy. A cell passes a gate when its gate score is ok
+    and on the good side of the gate's threshold (the registry's ``gate``; no threshold: ok is enough); cells that
+    pass every gate rank above all that do not, and the ranking orders each group."""
+    rank, *gate_parts = name.strip().split(GATE)
     known_list = None if known is None else list(known)
-    names = [COMBINE.join(parse_combination(part, known_list)) for part in text.split(",") if part.strip()]
+    members = parse_combination(rank, known_list)
+    gates: list[str] = []
+    for part in gate_parts:
+        gate = parse_combination(part, known_list)
+        if len(gate) != 1:
+            raise MetricsError(f"{name!r}: a gate is one proxy, not a combination ({part.strip()!r})")
+        if gate[0] in gates:
+            raise MetricsError(f"{name!r}: the gate {gate[0]} appears more than once")
+        gates.append(gate[0])
+    return members, tuple(gates)
+
+
+def spec_name(members: Sequence[str], gates: Sequence[str] = ()) -> str:
+    """The canonical name of a spec: ``a+b!g``."""
+    return COMBINE.join(members) + "".join(GATE + g for g in gates)
+
+
+def spec_proxies(name: str, known: Iterable[str] | None = None) -> tuple[str, ...]:
+    """Every proxy a spec needs scored: the ranking members, then the gates not among them."""
+    members, gates = parse_spec(name, known)
+    return members + tuple(g for g in gates if g not in members)
+
+
+def parse_proxy_specs(text: str, known: Iterable[str] | None = None) -> list[str]:
+    """``"zen, zen+ntk_cond, hidden_cov!state_escape"`` -> the names: comma-separated proxies, combinations and
+    gated specs, each validated by :func:`parse_spec`; whitespace is dropped and duplicates are an error."""
+    known_list = None if known is None else list(known)
+    names = [spec_name(*parse_spec(part, known_list)) for part in text.split(",") if part.strip()]
     if not names:
         raise MetricsError("no proxy named")
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -231,18 +271,29 @@ def targets_from_architectures(archs: Iterable[Any]) -> dict[str, float | None]:
 
 
 def collect(name: str, scores: Mapping[str, Mapping[str, Score]], targets: Mapping[str, float | None],
-            directions: Mapping[str, bool] | None = None) -> ProxyData:
-    """Align one proxy's (or combination's) scores with the targets, in the targets' order.
+            directions: Mapping[str, bool] | None = None,
+            gate_thresholds: Mapping[str, float | None] | None = None) -> ProxyData:
+    """Align one proxy's (or combination's, or gated spec's) scores with the targets, in the targets' order.
 
     ``scores`` maps an architecture id to ``{proxy: Score}``; ``targets`` maps the same ids to the mean test loss
     (None = diverged). An architecture with no score for the proxy is failed with status ``"missing"``. Scores for
-    architectures that have no target are an error (the ground truth must cover everything that was scored)."""
+    architectures that have no target are an error (the ground truth must cover everything that was scored).
+    ``gate_thresholds`` gives a gate's threshold (default: the registry's ``gate``; see :func:`parse_spec`)."""
     extra = [a for a in scores if a not in targets]
     if extra:
         raise MetricsError(f"{len(extra)} scored architecture(s) have no ground truth, e.g. {extra[0]}")
-    members = parse_combination(name, known=None if directions is None else list(directions))
+    known = None if directions is None else list(directions)
+    members, gates = parse_spec(name, known)
     ids = tuple(targets)
     losses = tuple(None if targets[a] is None else float(targets[a]) for a in ids)  # type: ignore[arg-type]
+    ranked = _collect_ranking(members, ids, losses, scores, directions)
+    if not gates:
+        return ranked
+    return _apply_gates(ranked, gates, scores, directions, gate_thresholds)
+
+
+def _collect_ranking(members: tuple[str, ...], ids: tuple[str, ...], losses: tuple[float | None, ...],
+                     scores: Mapping[str, Mapping[str, Score]], directions: Mapping[str, bool] | None) -> ProxyData:
     if len(members) == 1:
         hib = _direction(members[0], directions)
         values, statuses, seconds = _member_columns(members[0], ids, scores)
@@ -259,12 +310,75 @@ def collect(name: str, scores: Mapping[str, Mapping[str, Score]], targets: Mappi
     values: list[float | None] = [None] * len(ids)
     for pos, i in enumerate(np.flatnonzero(ok)):
         values[i] = float(combined[pos])
-    seconds: list[float | None] = []
-    for i in range(len(ids)):
-        parts = [col[2][i] for col in columns]
-        seconds.append(None if any(p is None for p in parts) else math.fsum(parts))  # type: ignore[arg-type]
+    seconds = _sum_seconds([col[2] for col in columns])
     return ProxyData(COMBINE.join(members), True, ids, tuple(values), losses, tuple(statuses), tuple(seconds),
                      members=members)
+
+
+def _sum_seconds(columns: Sequence[Sequence[float | None]]) -> list[float | None]:
+    out: list[float | None] = []
+    for parts in zip(*columns):
+        out.append(None if any(p is None for p in parts) else math.fsum(parts))  # type: ignore[arg-type]
+    return out
+
+
+def gate_threshold(name: str, thresholds: Mapping[str, float | None] | None = None) -> float | None:
+    """The threshold of gate ``name``: from ``thresholds`` if it names it, else the registry's (None if the proxy
+    is not registered or has none)."""
+    if thresholds is not None and name in thresholds:
+        return thresholds[name]
+    from zeronas.proxies.registry import get_proxy
+
+    try:
+        return get_proxy(name).gate
+    except KeyError:
+        return None
+
+
+def gate_passes(score: Score | None, higher_is_better: bool, threshold: float | None) -> bool:
+    """Does a cell pass a gate? Its gate score must be ok and, when the gate has a threshold, on the good side of
+    it (``value <= threshold`` for a lower-is-better proxy, ``>=`` otherwise)."""
+    if score is None or not score.ok or score.value is None or not math.isfinite(score.value):
+        return False
+    if threshold is None:
+        return True
+    return score.value >= threshold if higher_is_better else score.value <= threshold
+
+
+def _apply_gates(ranked: ProxyData, gates: tuple[str, ...], scores: Mapping[str, Mapping[str, Score]],
+                 directions: Mapping[str, bool] | None,
+                 thresholds: Mapping[str, float | None] | None) -> ProxyData:
+    """Cells that pass every gate rank above every cell that does not; within each group the ranking decides.
+    Value = the rank of the ranking score among the ok cells (average ranks, larger = better) + the number of ok
+    cells if the cell passes. A cell without any score for a gate is ``missing``."""
+    ids = ranked.arch_ids
+    statuses = list(ranked.statuses)
+    passes = np.ones(len(ids), dtype=bool)
+    gate_seconds = []
+    for g in gates:
+        hib = _direction(g, directions)
+        threshold = gate_threshold(g, thresholds)
+        col_seconds: list[float | None] = []
+        for i, a in enumerate(ids):
+            sc = scores.get(a, {}).get(g)
+            col_seconds.append(None if sc is None else float(sc.seconds))
+            if sc is None and statuses[i] == "ok":
+                statuses[i] = MISSING
+            passes[i] &= gate_passes(sc, hib, threshold)
+        gate_seconds.append(col_seconds)
+    ok = np.array([st == "ok" for st in statuses], dtype=bool)
+    oriented = np.array([np.nan if v is None else (v if ranked.higher_is_better else -v) for v in ranked.values],
+                        dtype=float)
+    values: list[float | None] = [None] * len(ids)
+    if ok.any():
+        rank = stats.rankdata(oriented[ok], method="average")
+        n_ok = int(ok.sum())
+        for pos, i in enumerate(np.flatnonzero(ok)):
+            values[i] = float(rank[pos] + (n_ok if passes[i] else 0))
+    seconds = _sum_seconds([ranked.seconds, *gate_seconds])
+    name = ranked.proxy + "".join(GATE + g for g in gates)
+    return ProxyData(name, True, ids, tuple(values), ranked.losses, tuple(statuses), tuple(seconds),
+                     members=ranked.members or (ranked.proxy,), gates=gates)
 
 
 def collect_all(names: Sequence[str], scores: Mapping[str, Mapping[str, Score]],
@@ -403,7 +517,8 @@ def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10
         n_failed=n_failed, seconds_per_arch=seconds_per_arch, kendall_tau_ci=tau_ci, spearman_ci=rho_ci,
         tau_top10_ci=tau_top_ci, divergence_auc_ci=auc_ci, precision_at_k=precision, k=k, top_fraction=top_fraction,
         top1_arch=top1_arch, top10_diverged=top10_div, n_top=n_top, n_scored=n_scored, n_diverged=n_div,
-        n_total=n_total, n_failed_diverged=n_failed_diverged, members=data.members)
+        n_total=n_total, n_failed_diverged=n_failed_diverged, members=data.members,
+        gates=data.gates)
 
 
 def _top_count(fraction: float, n: int) -> int:
@@ -532,5 +647,6 @@ def _boot_auc(s: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 __all__: Sequence[str] = ["MetricsError", "ProxyData", "ProxyMetrics", "collect", "collect_all", "combine_ranks",
-                          "evaluate", "evaluate_data", "parse_combination", "parse_proxy_specs", "results_to_dict",
+                          "evaluate", "evaluate_data", "gate_passes", "gate_threshold", "parse_combination",
+                          "parse_proxy_specs", "parse_spec", "results_to_dict", "spec_name", "spec_proxies",
                           "targets_from_architectures"]

@@ -26,10 +26,11 @@ class ProxySpec:
     higher_is_better: bool
     needs_data: bool
     description: str
+    gate: float | None = None  # trainability checks: the value past which the proxy predicts failure
 
     def as_dict(self) -> dict:
         return {"name": self.name, "higher_is_better": self.higher_is_better, "needs_data": self.needs_data,
-                "description": self.description}
+                "description": self.description, "gate": self.gate}
 
 
 _REGISTRY: dict[str, ProxySpec] = {}
@@ -37,13 +38,16 @@ _INFRA = {"registry", "context", "config", "runner", "weights"}
 _discovered = False
 
 
-def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: str) -> Callable[[ProxyFn], ProxyFn]:
-    """Register a proxy. ``higher_is_better`` is the direction used by every ranking metric."""
+def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: str,
+          gate: float | None = None) -> Callable[[ProxyFn], ProxyFn]:
+    """Register a proxy. ``higher_is_better`` is the direction used by every ranking metric. ``gate``, for a
+    trainability check, is the threshold used when the proxy gates a ranking (``rank!proxy``): a cell passes when
+    its value is on the good side of it (see :func:`zeronas.metrics.parse_spec`)."""
 
     def decorate(fn: ProxyFn) -> ProxyFn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"proxy {name!r} is registered twice")
-        _REGISTRY[name] = ProxySpec(name, fn, higher_is_better, needs_data, description)
+        _REGISTRY[name] = ProxySpec(name, fn, higher_is_better, needs_data, description, gate)
         return fn
 
     return decorate

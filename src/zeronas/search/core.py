@@ -10,10 +10,13 @@ by the sum of the members' ranks (:func:`zeronas.metrics.combine_ranks`, average
 search has scored so far, as TE-NAS aggregates its indicators. A candidate whose score failed (``nan``, ``inf``,
 ``error``, ``timeout``...) for any member ranks after every scored one. Ties keep the order of evaluation.
 
-Guards: a spec ``RANK!g1!g2`` also scores the guard proxies ``g1``, ``g2`` and treats a candidate whose guard
-score failed as failed; the guards' values do not rank. ``hidden_cov!zen!synflow`` ranks by ``hidden_cov`` among
-the cells whose untrained network does not overflow (on NAS-Bench-NLP such cells mostly diverge in training:
-``benchmarks/divergence_filter.py``).
+Guards (gates): a spec ``RANK!g1!g2`` also scores the guard proxies ``g1``, ``g2``; a candidate passes a guard when
+its guard score is ok and on the good side of the guard's registered ``gate`` threshold (a proxy without one: ok
+is enough). Candidates that pass every guard rank above all others, each group ordered by ``RANK``; the guards'
+values do not rank. ``hidden_cov!state_escape`` ranks by ``hidden_cov`` the cells whose untrained state does not
+escape from a large starting state, then the others (on NAS-Bench-NLP most of those diverge in training). The same
+rule is :mod:`zeronas.metrics`'s, so ``zeronas evaluate --proxies 'hidden_cov!state_escape'`` measures exactly
+what the search ranks by.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
+from scipy import stats
 
 from zeronas.cells.recipe import Cell
-from zeronas.metrics import MetricsError, combine_ranks, parse_combination
+from zeronas.metrics import GATE, MetricsError, combine_ranks, gate_passes, gate_threshold, parse_combination
+from zeronas.metrics import parse_spec as metrics_parse_spec
+from zeronas.metrics import spec_name
 from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.proxies.runner import Score
@@ -63,33 +69,27 @@ def default_proxy() -> str:
     """:data:`DEFAULT_PROXY` if every member is registered, else :data:`FALLBACK_PROXY`."""
     known = {s.name for s in list_proxies()}
     try:
-        parse_combination(DEFAULT_PROXY, known)
+        metrics_parse_spec(DEFAULT_PROXY, known)
     except MetricsError:
         return FALLBACK_PROXY
     return DEFAULT_PROXY
 
 
-GUARD = "!"
+GUARD = GATE
 
 
 def parse_spec(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(ranking members, guards)`` of ``RANK[!GUARD...]`` (RANK a name or a combination ``a+b``), validated
-    against the registry."""
-    rank, *guards = spec.split(GUARD)
+    against the registry (:func:`zeronas.metrics.parse_spec`)."""
     try:
-        members = parse_combination(rank)
-        checked = tuple(g for name in guards for g in parse_combination(name))
+        return metrics_parse_spec(spec)
     except MetricsError as exc:
         raise SearchError(str(exc)) from None
-    if any("+" in g for g in guards):
-        raise SearchError(f"a guard is one proxy, not a combination: {spec!r}")
-    return members, tuple(dict.fromkeys(checked))
 
 
 def normal_spec(spec: str) -> str:
     """``spec`` written canonically (``a+b!g``), after validation."""
-    members, guards = parse_spec(spec)
-    return "+".join(members) + "".join(GUARD + g for g in guards)
+    return spec_name(*parse_spec(spec))
 
 
 def proxy_members(spec: str) -> tuple[str, ...]:
@@ -119,11 +119,14 @@ def fitness(candidates: Sequence[Candidate], spec: str) -> np.ndarray:
     """Higher is better, ``-inf`` for a failed candidate; also written to each ``Candidate.fitness``.
 
     One proxy: its value oriented by its direction. A combination: the sum of per-member ranks over the
-    candidates whose every member is ok. A candidate whose guard failed is failed."""
+    candidates whose every member is ok. With guards (``rank!g``), as in :mod:`zeronas.metrics`: the rank of
+    that score among the ranked candidates, plus their number for a candidate that passes every guard (its guard
+    score is ok and on the good side of the guard's registered ``gate`` threshold), so every passing candidate
+    ranks above every other one."""
     members, guards = parse_spec(spec)
     n = len(candidates)
     out = np.full(n, -math.inf)
-    ok = np.array([c.ok(members) and c.ok(guards) for c in candidates], dtype=bool)
+    ok = np.array([c.ok(members) for c in candidates], dtype=bool)
     if ok.any():
         hib = [get_proxy(m).higher_is_better for m in members]
         cols = [np.array([c.scores[m].value for c, good in zip(candidates, ok) if good], dtype=float)
@@ -132,6 +135,11 @@ def fitness(candidates: Sequence[Candidate], spec: str) -> np.ndarray:
             out[ok] = cols[0] if hib[0] else -cols[0]
         else:
             out[ok] = combine_ranks(cols, hib)
+        if guards:
+            rank = stats.rankdata(out[ok], method="average")
+            passes = np.array([all(gate_passes(c.scores.get(g), get_proxy(g).higher_is_better, gate_threshold(g))
+                                   for g in guards) for c, good in zip(candidates, ok) if good], dtype=bool)
+            out[ok] = rank + passes * float(ok.sum())
     for c, f in zip(candidates, out):
         c.fitness = float(f)
     return out

@@ -1,0 +1,89 @@
+"""Does a cell's state come back from far away? The large-state recovery probe behind ``state_escape``.
+
+Training moves an RNN's weights and states far from where they start: NAS-Bench-NLP trains with Adam at lr 1e-3,
+whose steps are soon larger than the initial weights (U(-1/sqrt(H), 1/sqrt(H)), about 0.04 for H = 600), and the
+hidden state is carried from one batch to the next for a whole epoch. A cell whose carried state feeds products of
+unbounded quantities (``elementwise_prod`` of two linear nodes, a ``blend`` whose gate is not a sigmoid) is stable
+near the zero state of initialisation, where those products are second order and vanish, yet blows up once its
+state is large: the degree-2 terms then dominate and the state grows super-exponentially. Training meets that
+region and the loss becomes NaN. A cell whose state is squashed (tanh, sigmoid, a convex blend of bounded values)
+or evolves linearly with a contracting map returns from any starting point.
+
+The probe: layer 1 of the seeded untrained model is run on real probe text from starting states
+``h_0 = r * u`` (``u`` a seeded Gaussian direction over every carried state, scaled to RMS 1) for a ladder of radii
+``r = 1, 4, 16, ..., 4**6 = 4096``. For each trajectory, ``l_t = log RMS(h_t)`` over every carried state; the trajectory
+*escapes* at the first step ``t*`` at which ``l_t - log r`` exceeds ``ESCAPE_LOG`` (a growth of 1e12) or ``h_t``
+stops being finite (then ``t*`` is the step before). Its growth rate is
+
+    rate = (l_{t*} - log r) / t*        (t* = the horizon T when it never escapes)
+
+the mean log-growth of the state per step until it escaped (a finite number, however fast the state blew up:
+the run stops before float32 overflows, so no failure is turned into a made-up value). The probe's result is the
+largest rate over the radii and probe sequences: > 0 means that some starting state grows rather than decays.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+from zeronas.data.corpus import probe_batch
+from zeronas.proxies.context import ScoringContext
+
+Tensor = torch.Tensor
+
+RADII: tuple[float, ...] = tuple(4.0 ** k for k in range(7))  # 1, 4, 16, .. 4096
+HORIZON = 60  # steps
+N_SEQUENCES = 2  # probe sequences per radius
+ESCAPE_LOG = math.log(1e12)  # growth (from the starting RMS) that counts as escaped
+_SEED_OFFSET = 0xE5C  # this probe's own stream: the starting direction
+
+
+def escape_rates(ctx: ScoringContext, weight_scale: float = 1.0) -> Tensor:
+    """``(len(RADII), N_SEQUENCES)`` growth rates (see the module docstring), float64. Cached per weight scale."""
+    key = f"escape/rates@{weight_scale!r}"
+    if key in ctx.cache:
+        return ctx.cache[key]
+    model = ctx.model(fast_backward=False)
+    layer = copy.deepcopy(model.layers[0])
+    layer.requires_grad_(False)
+    if weight_scale != 1.0:
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.mul_(weight_scale)
+    tokens, _ = probe_batch(ctx.corpus.split(ctx.config.probe_split), N_SEQUENCES, HORIZON, ctx.config.seed)
+    n_r = len(RADII)
+    k, H = layer.cell.hidden_tuple_size, layer.hidden_size
+    with torch.no_grad():
+        x = model.embed(tokens.to(ctx.device)).repeat(1, n_r, 1)  # (T, R*S, E): radius-major
+        u = ctx.randn(N_SEQUENCES, k * H, offset=_SEED_OFFSET, dtype=torch.float64)
+        u = u / u.pow(2).mean(dim=1, keepdim=True).sqrt()
+        log_r = torch.tensor(RADII, dtype=torch.float64, device=ctx.device).log().repeat_interleave(N_SEQUENCES)
+        h0 = (log_r.exp().unsqueeze(1) * u.repeat(n_r, 1))  # (R*S, k*H)
+        state = tuple(s.float() for s in h0.split(H, dim=1))
+        growth = torch.zeros_like(log_r)  # l_{t*} - log r, frozen once escaped
+        steps = torch.full_like(log_r, float(HORIZON))  # t*
+        live = torch.ones_like(log_r, dtype=torch.bool)
+        for t in range(HORIZON):
+            _, state = layer(x[t:t + 1], state)
+            flat = torch.cat(state, dim=1).double()  # the RMS in float64: squares of a large state overflow float32
+            finite = torch.isfinite(flat).all(dim=1)
+            rms = flat.pow(2).mean(dim=1).sqrt()
+            g = rms.log() - log_r
+            finite &= torch.isfinite(g)
+            blown = live & ~finite  # not finite any more: escaped at the previous step, growth as it was
+            steps[blown] = float(max(t, 1))
+            live &= finite
+            growth = torch.where(live, g, growth)
+            escaped = live & (g > ESCAPE_LOG)
+            steps[escaped] = float(t + 1)
+            live &= ~escaped
+            if not bool(live.any()):
+                break
+            keep = live.unsqueeze(1)
+            state = tuple(torch.where(keep, s, torch.zeros_like(s)) for s in state)
+    rates = (growth / steps).view(n_r, N_SEQUENCES)
+    ctx.cache[key] = rates
+    return rates
