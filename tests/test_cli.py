@@ -96,7 +96,11 @@ def test_score_json_and_bad_proxy():
 def test_proxies_json_lists_directions():
     result = runner.invoke(app, ["proxies", "--json"])
     listed = json.loads(result.output)
-    assert {"name", "higher_is_better", "needs_data", "description"} <= set(listed[0])
+    assert {"name", "higher_is_better", "needs_data", "description", "gate"} <= set(listed[0])
+    gates = {p["name"]: p["gate"] for p in listed if p["gate"] is not None}
+    assert gates == {"state_escape": 0.0}  # the trainability check is the one registered gate
+    table = runner.invoke(app, ["proxies"])
+    assert table.exit_code == 0 and "<= 0" in table.output
 
 
 def test_module_entry_point_runs():

@@ -133,7 +133,8 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
 
 @app.command("proxies")
 def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
-    """List the registered proxies: name, direction, whether they need data, and what they measure."""
+    """List the registered proxies: name, direction, whether they need data, the gate threshold of a trainability
+    check (used as ``rank!gate``), and what they measure."""
     from zeronas.proxies import list_proxies
 
     specs = [s for s in list_proxies() if not s.name.startswith("_")]
@@ -141,11 +142,12 @@ def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON
         print(json.dumps([s.as_dict() for s in specs]))
         return
     table = Table(title=f"{len(specs)} proxies")
-    for col in ("name", "better", "data", "description"):
+    for col in ("name", "better", "data", "gate", "description"):
         table.add_column(col)
     for s in specs:
+        gate = "" if s.gate is None else f"{'>=' if s.higher_is_better else '<='} {s.gate:g}"
         table.add_row(s.name, "higher" if s.higher_is_better else "lower", "yes" if s.needs_data else "no",
-                      s.description)
+                      gate, s.description)
     out.print(table)
 
 
@@ -295,8 +297,9 @@ def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a
 @app.command("search")
 def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space: nb-nlp, enas or darts."),
                proxy: Optional[str] = typer.Option(None, "--proxy", "-p",
-                                                   help="A proxy or a rank combination a+b (default: the search "
-                                                        "module's DEFAULT_PROXY; prune: ntk_cond+linear_regions)."),
+                                                   help="A proxy, a rank combination a+b or a gated spec rank!gate "
+                                                        "(default: the recommended method, the search module's "
+                                                        "DEFAULT_PROXY; prune: ntk_cond+linear_regions)."),
                guard: Optional[str] = typer.Option(None, "--guard", "-g",
                                                    help="Comma-separated guard proxies: a cell whose guard score "
                                                         "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "

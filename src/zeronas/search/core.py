@@ -44,9 +44,10 @@ __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "DEFAULT_BUDGET", "DEFAULT_PROXY",
            "ProgressFn", "Scorer", "SearchError", "SearchResult", "default_proxy", "fitness", "normal_spec",
            "parse_spec", "proxy_members"]
 
-#: The proxy of ``zeronas search`` when none is named (random search and evolution). Set from the evaluation
-#: results: the proxy (or combination ``a+b``) that ranks benchmark cells best for its cost.
-DEFAULT_PROXY = "hidden_cov"
+#: The proxy of ``zeronas search`` when none is named (random search and evolution): the recommended method, the
+#: best-ranking proxy gated by the trainability check (``benchmarks/recommended_cv.py`` chooses it by
+#: cross-validation on the development split; docs/findings.md has the figures).
+DEFAULT_PROXY = "hidden_cov!state_escape"
 #: Fallback when :data:`DEFAULT_PROXY` is not registered.
 FALLBACK_PROXY = "params"
 ALGORITHMS: tuple[str, ...] = ("random", "evolution", "prune")
