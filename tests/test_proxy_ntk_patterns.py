@@ -12,7 +12,7 @@ from zeronas.cells.recipe import parse_recipe
 from zeronas.cells.reference import reference_cell
 from zeronas.proxies import TINY, get_proxy
 from zeronas.proxies._hidden import K, cell_input_states, covariance_score
-from zeronas.proxies._ntk import empirical_ntk, jacobian_func, jacobian_loop
+from zeronas.proxies._ntk import empirical_ntk, jacobian_func, jacobian_loop, loss_ntk
 from zeronas.proxies._patterns import HammingKernel, LoopCrossings, region_code, sign_code
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.ntk_cond import condition_number
@@ -65,6 +65,26 @@ def test_ntk_is_symmetric_psd_with_squared_gradient_norms_on_the_diagonal(corpus
     torch.testing.assert_close(torch.diagonal(theta), (J * J).sum(1), rtol=1e-5, atol=0)
     torch.testing.assert_close(theta, J @ J.T, rtol=1e-5, atol=1e-6 * float(eig[-1]))
     assert empirical_ntk(ctx) is theta  # computed once, shared by ntk_cond and ntk_trace
+
+
+def test_loss_ntk_is_the_kernel_of_each_sequence_s_lm_loss_gradient(corpus):
+    ctx = ScoringContext(reference_cell("gru"), TINY, corpus)
+    model = ctx.model(fast_backward=False)  # by hand: plain autograd through the token-level model
+    params = [p for n, p in model.named_parameters() if n.startswith("layers.")]
+    rows = []
+    for b in range(TINY.ntk_batch):
+        loss, _ = model.loss(ctx.inputs[:, b:b + 1], ctx.targets[:, b:b + 1])  # mean over the T steps
+        grads = torch.autograd.grad(loss * ctx.inputs.shape[0], params)  # summed over the steps
+        rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    J = torch.stack(rows).double()
+    theta = loss_ntk(ctx)
+    eig = torch.linalg.eigvalsh(J @ J.T)
+    torch.testing.assert_close(theta, J @ J.T, rtol=1e-4, atol=1e-6 * float(eig[-1]))
+    trace = run_proxy("ntk_trace_loss", ctx)
+    assert trace.ok and trace.value == pytest.approx(math.sqrt(float((J * J).sum()) / J.shape[0]), rel=1e-5)
+    cond = run_proxy("ntk_cond_loss", ctx)
+    assert cond.ok and cond.value == pytest.approx(float(eig[-1] / eig[0]), rel=1e-3)
+    assert not torch.allclose(theta, empirical_ntk(ctx))  # a different kernel from the summed-logits one
 
 
 def test_ntk_trace_matches_a_hand_computation(corpus):

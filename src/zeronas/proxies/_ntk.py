@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
@@ -49,12 +50,23 @@ def _summed_logits(model: RNNModel, emb: Tensor) -> Tensor:
     return out.sum(dim=(0, 1)) @ weight.sum(0) + out.shape[0] * out.shape[1] * bias.sum()
 
 
-def jacobian_loop(model: RNNModel, emb: Tensor) -> PerSampleGrads:
-    """Per-sample gradients by one forward and backward pass per sequence (``emb`` is ``(T, m, E)``)."""
+def _sequence_loss(model: RNNModel, emb: Tensor, targets: Tensor) -> Tensor:
+    """The LM loss of one sequence: cross-entropy summed over its steps (``emb`` ``(T, 1, E)``, ``targets`` ``(T, 1)``)."""
+    out, _ = model.run_layers(emb)
+    logits = model.decode(out)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
+
+
+def jacobian_loop(model: RNNModel, emb: Tensor, targets: Tensor | None = None) -> PerSampleGrads:
+    """Per-sample gradients by one forward and backward pass per sequence (``emb`` is ``(T, m, E)``): of the summed
+    logits, or with ``targets`` ``(T, m)`` of each sequence's LM loss."""
     params = [p for _, p in model.cell_parameters()]
     rows: list[list[Tensor]] = [[] for _ in params]
     for b in range(emb.shape[1]):
-        total = _summed_logits(model, emb[:, b:b + 1])
+        if targets is None:
+            total = _summed_logits(model, emb[:, b:b + 1])
+        else:
+            total = _sequence_loss(model, emb[:, b:b + 1], targets[:, b:b + 1])
         grads = torch.autograd.grad(total, params, allow_unused=True)
         for slot, (g, p) in enumerate(zip(grads, params)):
             rows[slot].append(torch.zeros_like(p) if g is None else g)
@@ -118,4 +130,20 @@ def empirical_ntk(ctx: ScoringContext, method: str = "loop") -> Tensor:
         with torch.no_grad():
             emb = model.embed(ctx.inputs[:, :m])
         ctx.cache[key] = ntk_from_grads(fn(model, emb))
+    return ctx.cache[key]
+
+
+def loss_ntk(ctx: ScoringContext) -> Tensor:
+    """The empirical NTK of the LM loss instead of the summed logits: row ``i`` of ``J`` is the gradient of sequence
+    ``i``'s cross-entropy against its real next tokens (summed over its steps) with respect to every cell parameter.
+    The kernel of what training actually descends, rather than of an output that no loss reads; cached."""
+    m = min(ctx.config.ntk_batch, ctx.inputs.shape[1])
+    if m < 1:
+        raise ValueError("ntk_batch must be at least 1")
+    key = f"ntk/theta/lm-loss/cell-params/m={m}"
+    if key not in ctx.cache:
+        model = ctx.model(fast_backward=True)
+        with torch.no_grad():
+            emb = model.embed(ctx.inputs[:, :m])
+        ctx.cache[key] = ntk_from_grads(jacobian_loop(model, emb, ctx.targets[:, :m]))
     return ctx.cache[key]
