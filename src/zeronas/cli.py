@@ -202,8 +202,9 @@ def _scoring_config(seed: int, device: str, batch_size: Optional[int], seq_len: 
 def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                   help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,replica]"),
                  proxies: Optional[str] = typer.Option(None, "--proxies", "-p",
-                                                       help="Comma-separated proxies or rank combinations a+b "
-                                                            "(default: every registered proxy)."),
+                                                       help="Comma-separated proxies, rank combinations a+b and "
+                                                            "gated specs rank!gate (default: every registered "
+                                                            "proxy and the recommended method)."),
                  limit: Optional[int] = typer.Option(None, "--limit", help="A seeded random sample of N cells."),
                  sample_seed: int = typer.Option(0, "--sample-seed"),
                  store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),

@@ -14,6 +14,7 @@ from zeronas.metrics import (ProxyMetrics, collect_all, evaluate_data, results_t
                              targets_from_architectures)
 from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.registry import get_proxy, list_proxies
+from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.run.executor import RunSummary, score_many
 from zeronas.store import open_store
 
@@ -21,7 +22,8 @@ DEFAULT_STORE = "sqlite:///zeronas.db"
 
 
 def default_proxies() -> list[str]:
-    return [s.name for s in list_proxies() if not s.name.startswith("_")]
+    """Every registered proxy, then the recommended method (a gated spec of registered proxies)."""
+    return [s.name for s in list_proxies() if not s.name.startswith("_")] + [RECOMMENDED_METHOD]
 
 
 def load_ground_truth(spec: str | Path) -> Benchmark:

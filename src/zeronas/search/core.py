@@ -36,6 +36,7 @@ from zeronas.metrics import GATE, MetricsError, combine_ranks, gate_passes, gate
 from zeronas.metrics import parse_spec as metrics_parse_spec
 from zeronas.metrics import spec_name
 from zeronas.proxies.config import ScoringConfig
+from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.proxies.runner import Score
 from zeronas.store import ResultStore
@@ -45,9 +46,8 @@ __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "DEFAULT_BUDGET", "DEFAULT_PROXY",
            "parse_spec", "proxy_members"]
 
 #: The proxy of ``zeronas search`` when none is named (random search and evolution): the recommended method, the
-#: best-ranking proxy gated by the trainability check (``benchmarks/recommended_cv.py`` chooses it by
-#: cross-validation on the development split; docs/findings.md has the figures).
-DEFAULT_PROXY = "hidden_cov!state_escape"
+#: best-ranking proxy gated by the trainability check (see :mod:`zeronas.recommended`).
+DEFAULT_PROXY = RECOMMENDED_METHOD
 #: Fallback when :data:`DEFAULT_PROXY` is not registered.
 FALLBACK_PROXY = "params"
 ALGORITHMS: tuple[str, ...] = ("random", "evolution", "prune")
