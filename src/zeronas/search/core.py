@@ -53,10 +53,10 @@ FALLBACK_PROXY = "params"
 ALGORITHMS: tuple[str, ...] = ("random", "evolution", "prune")
 DEFAULT_ALGORITHM = "evolution"
 #: Distinct candidates scored when neither a budget nor a time budget is given. Measured: the default
-#: ``zeronas search`` (evolution, ``hidden_cov`` at the default scoring config, 2 workers, an empty store) takes
-#: about 26 s on 2 shared cores, well inside the 10 minutes a default run may take; in benchmark mode evolution with
-#: this budget picks a cell of median test ppl 99.4 over 10 seeds (benchmarks/search_quality.py, hidden_cov at the
-#: default config and at a one-layer config alike).
+#: ``zeronas search`` (evolution, ``hidden_cov!state_escape`` at the default scoring config, 2 workers, an empty
+#: store) takes about 80 s on 2 shared cores, well inside the 10 minutes a default run may take; in benchmark mode
+#: evolution with this budget picks a cell of median test ppl 99.4 over 10 seeds, none diverged
+#: (benchmarks/search_quality.py --proxy 'hidden_cov!state_escape' --scoring-config default).
 DEFAULT_BUDGET = 200
 
 ProgressFn = Callable[[int, "int | None", "Candidate | None"], None]  # (evaluated, budget, best so far)
