@@ -6,7 +6,7 @@ reports for each proxy how many recomputed scores are identical to the stored on
 value, bit for bit), and the largest relative difference otherwise. Nothing is written to the store.
 
     python benchmarks/reproduce_store.py [--store sqlite:///docs/results/nbnlp-dev-scores.db] [--n 20] [--seed 0]
-        [--config-hash HASH] [--threads 1]
+        [--config-hash HASH] [--threads 1] [--proxies a,b]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--config-hash", default=None, help="which stored config (default: the only one)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--proxies", default="", help="comma-separated: only these stored proxies (default: all)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         if chash not in configs:
             ap.error(f"config {chash} is not in the store (it holds {', '.join(configs)})")
         config = configs[chash]
-        table = store.scores_table(config)
+        wanted = [p for p in args.proxies.split(",") if p] or None
+        table = store.scores_table(config, wanted)
         ids = sorted(table)
         random.Random(args.seed).shuffle(ids)
         chosen = ids[: args.n]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from zeronas.proxies._zen import log_mean_sequence_norm
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -25,15 +26,14 @@ def zen_real(ctx: ScoringContext) -> float:
     c = ctx.config
     model = ctx.model().double()
     model.requires_grad_(False)
-    total = 0.0
-    count = 0
-    with torch.no_grad():
+
+    def differences():
         x = model.embed(ctx.inputs)
+        B = x.shape[1]
         for r in range(c.zen_repeats):
             eps = ctx.randn(*x.shape, offset=_SEED_OFFSET + r, dtype=torch.float64)
             out, _ = model.run_layers(torch.cat([x, x + c.zen_alpha * eps], dim=1))
-            B = x.shape[1]
-            norms = torch.linalg.vector_norm(out[:, :B] - out[:, B:], dim=(0, 2))
-            total += float(norms.sum())
-            count += norms.numel()
-    return float(torch.tensor(total / count, dtype=torch.float64).log())
+            yield out[:, :B] - out[:, B:]
+
+    with torch.no_grad():
+        return log_mean_sequence_norm(differences())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from zeronas.proxies._zen import log_mean_sequence_norm
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -30,9 +31,8 @@ def zen_state(ctx: ScoringContext) -> float:
     model = ctx.model().double()
     model.requires_grad_(False)
     B = ctx.inputs.shape[1]
-    total = 0.0
-    count = 0
-    with torch.no_grad():
+
+    def differences():
         emb = model.embed(ctx.inputs)
         both = torch.cat([emb, emb], dim=1)  # one pass over 2B sequences: clean, then perturbed
         for r in range(c.zen_repeats):
@@ -42,7 +42,7 @@ def zen_state(ctx: ScoringContext) -> float:
                 eps = ctx.randn(k, B, H, offset=_SEED_OFFSET + 16 * r + i, dtype=torch.float64)
                 hidden.append(tuple(torch.cat([torch.zeros_like(e), c.zen_alpha * e], dim=0) for e in eps))
             out, _ = model.run_layers(both, hidden)
-            norms = torch.linalg.vector_norm(out[:, :B] - out[:, B:], dim=(0, 2))
-            total += float(norms.sum())
-            count += norms.numel()
-    return float(torch.tensor(total / count, dtype=torch.float64).log())
+            yield out[:, :B] - out[:, B:]
+
+    with torch.no_grad():
+        return log_mean_sequence_norm(differences())

@@ -1,0 +1,23 @@
+"""The reduction shared by ``zen`` and its RNN variants: log of the mean per-sequence response norm."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+Tensor = torch.Tensor
+
+
+def log_mean_sequence_norm(differences: Iterable[Tensor]) -> float:
+    """``log`` of the mean, over every sequence of every draw, of ``||f(a) - f(b)||_F`` over steps and units.
+
+    Each item is one draw's output difference ``(T, B, H)``. A flat response (a total of 0) gives ``-inf`` and an
+    overflow inf or NaN: the runner records those as statuses, not numbers."""
+    total = 0.0
+    count = 0
+    for diff in differences:
+        norms = torch.linalg.vector_norm(diff, dim=(0, 2))  # per sequence, over steps and units
+        total += float(norms.sum())
+        count += norms.numel()
+    return float(torch.tensor(total / count, dtype=torch.float64).log())
