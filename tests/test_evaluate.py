@@ -90,3 +90,23 @@ def test_evaluate_reports_bad_csv_line(tmp_path):
 def test_evaluate_unknown_proxy(tmp_path):
     result = runner.invoke(app, ["evaluate", "--proxies", "zen+nonsense", "--store", f"sqlite:///{tmp_path / 'x.db'}"])
     assert result.exit_code == 2 and "nonsense" in result.output
+
+
+def test_evaluate_measures_a_gated_spec_and_scores_its_gate(tmp_path):
+    store = f"sqlite:///{tmp_path / 'g.db'}"
+    out = evaluate(["--proxies", "params ! state_escape,state_escape", "--limit", "8", "--sample-seed", "1",
+                    "--store", store, "--workers", "1", "--scoring-config", str(tiny_config(tmp_path))])
+    assert set(out["proxies"]) == {"params!state_escape", "state_escape"}
+    gated = out["proxies"]["params!state_escape"]
+    assert gated["members"] == ["params"] and gated["gates"] == ["state_escape"] and gated["higher_is_better"]
+    assert out["scoring"]["scored"] == 8  # the gate was scored although it was named only inside the spec
+
+
+def test_the_recommended_method_is_the_search_default_and_parses():
+    from zeronas.metrics import parse_spec
+    from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
+    from zeronas.search.core import default_proxy
+
+    assert default_proxy() == RECOMMENDED_METHOD
+    members, gates = parse_spec(RECOMMENDED_METHOD)
+    assert members and gates == (TRAINABILITY_CHECK,)
