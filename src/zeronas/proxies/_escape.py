@@ -24,7 +24,6 @@ largest rate over the radii and probe sequences: > 0 means that some starting st
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -41,18 +40,14 @@ ESCAPE_LOG = math.log(1e12)  # growth (from the starting RMS) that counts as esc
 _SEED_OFFSET = 0xE5C  # this probe's own stream: the starting direction
 
 
-def escape_rates(ctx: ScoringContext, weight_scale: float = 1.0) -> Tensor:
-    """``(len(RADII), N_SEQUENCES)`` growth rates (see the module docstring), float64. Cached per weight scale."""
-    key = f"escape/rates@{weight_scale!r}"
+def escape_rates(ctx: ScoringContext) -> Tensor:
+    """``(len(RADII), N_SEQUENCES)`` growth rates (see the module docstring), float64. Cached in ``ctx.cache``."""
+    key = "escape/rates"
     if key in ctx.cache:
         return ctx.cache[key]
     model = ctx.model(fast_backward=False)
-    layer = copy.deepcopy(model.layers[0])
+    layer = model.layers[0]
     layer.requires_grad_(False)
-    if weight_scale != 1.0:
-        with torch.no_grad():
-            for p in layer.parameters():
-                p.mul_(weight_scale)
     tokens, _ = probe_batch(ctx.corpus.split(ctx.config.probe_split), N_SEQUENCES, HORIZON, ctx.config.seed)
     n_r = len(RADII)
     k, H = layer.cell.hidden_tuple_size, layer.hidden_size
