@@ -335,6 +335,13 @@ def gate_threshold(name: str, thresholds: Mapping[str, float | None] | None = No
         return None
 
 
+def gate_order(oriented: np.ndarray, passes: np.ndarray) -> np.ndarray:
+    """Every cell that passes its gates above every cell that does not, each group in the order of ``oriented``
+    (finite, larger = better): the average rank of ``oriented``, plus the number of cells for a passing cell.
+    Higher is better; the rule of gated specs in metrics and in search alike."""
+    return stats.rankdata(oriented, method="average") + np.asarray(passes, dtype=bool) * float(len(oriented))
+
+
 def gate_passes(score: Score | None, higher_is_better: bool, threshold: float | None) -> bool:
     """Does a cell pass a gate? Its gate score must be ok and, when the gate has a threshold, on the good side of
     it (``value <= threshold`` for a lower-is-better proxy, ``>=`` otherwise)."""
@@ -371,10 +378,9 @@ def _apply_gates(ranked: ProxyData, gates: tuple[str, ...], scores: Mapping[str,
                         dtype=float)
     values: list[float | None] = [None] * len(ids)
     if ok.any():
-        rank = stats.rankdata(oriented[ok], method="average")
-        n_ok = int(ok.sum())
+        gated = gate_order(oriented[ok], passes[ok])
         for pos, i in enumerate(np.flatnonzero(ok)):
-            values[i] = float(rank[pos] + (n_ok if passes[i] else 0))
+            values[i] = float(gated[pos])
     seconds = _sum_seconds([ranked.seconds, *gate_seconds])
     name = ranked.proxy + "".join(GATE + g for g in gates)
     return ProxyData(name, True, ids, tuple(values), ranked.losses, tuple(statuses), tuple(seconds),
@@ -647,6 +653,6 @@ def _boot_auc(s: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 __all__: Sequence[str] = ["MetricsError", "ProxyData", "ProxyMetrics", "collect", "collect_all", "combine_ranks",
-                          "evaluate", "evaluate_data", "gate_passes", "gate_threshold", "parse_combination",
+                          "evaluate", "evaluate_data", "gate_order", "gate_passes", "gate_threshold", "parse_combination",
                           "parse_proxy_specs", "parse_spec", "results_to_dict", "spec_name", "spec_proxies",
                           "targets_from_architectures"]

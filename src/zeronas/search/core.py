@@ -29,16 +29,15 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy import stats
 
 from zeronas.cells.recipe import Cell
-from zeronas.metrics import GATE, MetricsError, combine_ranks, gate_passes, gate_threshold, parse_combination
+from zeronas.metrics import GATE, MetricsError, combine_ranks, gate_order, gate_passes, gate_threshold
 from zeronas.metrics import parse_spec as metrics_parse_spec
 from zeronas.metrics import spec_name
 from zeronas.proxies.config import ScoringConfig
-from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.proxies.runner import Score
+from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.store import ResultStore
 
 __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "DEFAULT_BUDGET", "DEFAULT_PROXY", "Budget", "Candidate",
@@ -137,10 +136,9 @@ def fitness(candidates: Sequence[Candidate], spec: str) -> np.ndarray:
         else:
             out[ok] = combine_ranks(cols, hib)
         if guards:
-            rank = stats.rankdata(out[ok], method="average")
             passes = np.array([all(gate_passes(c.scores.get(g), get_proxy(g).higher_is_better, gate_threshold(g))
                                    for g in guards) for c, good in zip(candidates, ok) if good], dtype=bool)
-            out[ok] = rank + passes * float(ok.sum())
+            out[ok] = gate_order(out[ok], passes)
     for c, f in zip(candidates, out):
         c.fitness = float(f)
     return out
