@@ -120,30 +120,35 @@ METHODS: dict[str, tuple[JacobianFn, bool]] = {  # name -> (function, fast_backw
 
 def empirical_ntk(ctx: ScoringContext, method: str = "loop") -> Tensor:
     """Theta ``(m, m)`` float64 for the first ``ntk_batch`` probe sequences, cached in ``ctx.cache``."""
-    m = min(ctx.config.ntk_batch, ctx.inputs.shape[1])
-    if m < 1:
-        raise ValueError("ntk_batch must be at least 1")
+    m = _ntk_size(ctx)
     key = f"ntk/theta/summed-logits/cell-params/m={m}/{method}"
     if key not in ctx.cache:
         fn, fast = METHODS[method]
         model = ctx.model(fast_backward=fast)
-        with torch.no_grad():
-            emb = model.embed(ctx.inputs[:, :m])
-        ctx.cache[key] = ntk_from_grads(fn(model, emb))
+        ctx.cache[key] = ntk_from_grads(fn(model, _embedded(model, ctx, m)))
     return ctx.cache[key]
+
+
+def _ntk_size(ctx: ScoringContext) -> int:
+    """The kernel's size: the first ``ntk_batch`` probe sequences (fewer if the probe batch is smaller)."""
+    m = min(ctx.config.ntk_batch, ctx.inputs.shape[1])
+    if m < 1:
+        raise ValueError("ntk_batch must be at least 1")
+    return m
+
+
+def _embedded(model: RNNModel, ctx: ScoringContext, m: int) -> Tensor:
+    with torch.no_grad():
+        return model.embed(ctx.inputs[:, :m])
 
 
 def loss_ntk(ctx: ScoringContext) -> Tensor:
     """The empirical NTK of the LM loss instead of the summed logits: row ``i`` of ``J`` is the gradient of sequence
     ``i``'s cross-entropy against its real next tokens (summed over its steps) with respect to every cell parameter.
     The kernel of what training actually descends, rather than of an output that no loss reads; cached."""
-    m = min(ctx.config.ntk_batch, ctx.inputs.shape[1])
-    if m < 1:
-        raise ValueError("ntk_batch must be at least 1")
+    m = _ntk_size(ctx)
     key = f"ntk/theta/lm-loss/cell-params/m={m}"
     if key not in ctx.cache:
         model = ctx.model(fast_backward=True)
-        with torch.no_grad():
-            emb = model.embed(ctx.inputs[:, :m])
-        ctx.cache[key] = ntk_from_grads(jacobian_loop(model, emb, ctx.targets[:, :m]))
+        ctx.cache[key] = ntk_from_grads(jacobian_loop(model, _embedded(model, ctx, m), ctx.targets[:, :m]))
     return ctx.cache[key]
