@@ -221,6 +221,9 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                  config_file: Optional[Path] = typer.Option(None, "--scoring-config",
                                                             help="JSON file of ScoringConfig fields."),
                  no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+                 predictor: Optional[Path] = typer.Option(None, "--predictor",
+                                                          help="A model of `zeronas predict fit`: adds the rows "
+                                                               "predictor and predictor_trainable."),
                  report: Optional[Path] = typer.Option(None, "--report", help="Write HTML + markdown + PNGs here."),
                  as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress still goes "
                                                                     "to stderr)."),
@@ -230,6 +233,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     from zeronas.bench.nbnlp import BenchmarkError
     from zeronas.evaluate import run_evaluation
     from zeronas.metrics import MetricsError
+    from zeronas.predict.model import PredictorError
     from zeronas.report import format_table, rich_table
     from zeronas.run.executor import ExecutorError
     from zeronas.store import StoreError
@@ -240,9 +244,15 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
             workers=workers, timeout_s=timeout, config=_scoring_config(seed, device, batch_size, seq_len, config_file),
             executor=executor, ray_address=address, progress=not quiet, score=not no_score,
-            report_dir=report, command="zeronas " + " ".join(sys.argv[1:]))
-    except (BenchmarkError, MetricsError, ExecutorError, StoreError, KeyError, FileNotFoundError) as exc:
+            report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
+    except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, KeyError,
+            FileNotFoundError) as exc:
         raise fail(str(exc).strip('"'))
+    in_sample = evaluation.meta.get("predictor_in_sample", 0)
+    if in_sample:
+        err.print(f"note: {in_sample} of the {evaluation.meta['n_archs']} cells were in the predictor's fitted "
+                  "sample; its figures on them are in-sample (fit on a --labels sample, or see `zeronas predict "
+                  "curve`, for held-out figures)", highlight=False, markup=False)
     if as_json:
         print(json.dumps(evaluation.to_dict()))
         return
@@ -305,6 +315,9 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
                                                    help="Comma-separated guard proxies: a cell whose guard score "
                                                         "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
                                                         "that overflow untrained mostly diverge in training)."),
+               predictor: Optional[Path] = typer.Option(None, "--predictor",
+                                                        help="Rank by a model of `zeronas predict fit` instead of "
+                                                             "a proxy (random and evolution)."),
                algorithm: str = typer.Option("evolution", "--algorithm", "-a", help="random, evolution or prune."),
                budget: Optional[int] = typer.Option(None, "--budget", help="Distinct cells to evaluate (default "
                                                                            "200; prune: trial networks, no limit)."),
@@ -358,7 +371,8 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
         with bar:
             result = run_search(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
                                 time_budget=time_budget, seed=seed, store=store, benchmark=benchmark,
-                                workers=workers, timeout_s=timeout, config=config, progress=progress)
+                                workers=workers, timeout_s=timeout, config=config, progress=progress,
+                                predictor=predictor)
     except (SearchError, ExecutorError, StoreError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
     rows = result.entries(top, ground_truth_for(result))
@@ -393,6 +407,13 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
         bench = Benchmark.nbnlp()
         note += f"; benchmark best {bench.best().test_ppl:.1f}, median {bench.median_ppl():.1f} test ppl"
     out.print(note, highlight=False)
+
+
+# The predictor's commands live in their own module; it imports this one's helpers (fail, out, err), so it is
+# attached here, after they are defined.
+from zeronas.predict.cli import predict_app  # noqa: E402
+
+app.add_typer(predict_app, name="predict")
 
 
 def main() -> None:

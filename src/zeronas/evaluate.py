@@ -62,13 +62,21 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
                    workers: int | None = None, timeout_s: float | None = None, config: ScoringConfig | None = None,
                    executor: str = "local", ray_address: str | None = None, progress: bool = True,
                    score: bool = True, n_boot: int = 1000, report_dir: str | Path | None = None,
-                   command: str = "") -> Evaluation:
+                   command: str = "", predictor: str | Path | None = None) -> Evaluation:
     """Score the chosen architectures with every proxy named (directly or inside a combination ``a+b``), store
-    the scores, and compute the metrics. With ``score=False`` only what the store already holds is used."""
+    the scores, and compute the metrics. With ``score=False`` only what the store already holds is used.
+
+    ``predictor``: a model file of ``zeronas predict fit``; its feature proxies are scored too, and it adds the
+    rows ``predictor`` (its ranking score) and ``predictor_trainable`` (1 - its probability of divergence)."""
     config = config or ScoringConfig()
     names = list(proxies) if proxies else default_proxies()
+    model = None
+    if predictor is not None:
+        from zeronas.predict.model import load_predictor
+
+        model = load_predictor(predictor, config_hash=config.config_hash())
     members: list[str] = []
-    for name in names:
+    for name in names + ([] if model is None else list(model.proxies)):
         for m in spec_proxies(name):
             get_proxy(m)
             if m not in members:
@@ -89,6 +97,13 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
     targets = targets_from_architectures(archs)
     directions = {m: get_proxy(m).higher_is_better for m in members}
     data = collect_all(names, scores, targets, directions)
+    overlap = 0
+    if model is not None:
+        from zeronas.predict.data import predictor_rows
+
+        data.update(predictor_rows(model, archs, scores))
+        fitted = set(model.training.get("canonical_ids", []))
+        overlap = sum(a.canonical_id in fitted for a in archs)
     results = {name: evaluate_data(d, n_boot=n_boot, seed=sample_seed) for name, d in data.items()}
     gt_name = "nb-nlp" if str(ground_truth) in ("nb-nlp", "nbnlp") else str(ground_truth)
     finite = sorted(a.test_ppl for a in archs if a.test_ppl is not None)
@@ -103,6 +118,7 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
         "config": config.to_dict(),
         "config_hash": config.config_hash(),
         "version": __version__,
+        **({} if model is None else {"predictor": str(predictor), "predictor_in_sample": overlap}),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     evaluation = Evaluation(gt_name, archs, results, data, run, config, meta)

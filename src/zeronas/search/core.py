@@ -25,7 +25,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.store import ResultStore
 
 __all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "DEFAULT_BUDGET", "DEFAULT_PROXY", "Budget", "Candidate",
-           "ProgressFn", "Scorer", "SearchError", "SearchResult", "default_proxy", "fitness", "normal_spec",
+           "ProgressFn", "Ranking", "Scorer", "SearchError", "SearchResult", "default_proxy", "fitness", "normal_spec",
            "parse_spec", "proxy_members"]
 
 #: The proxy of ``zeronas search`` when none is named (random search and evolution): the recommended method, the
@@ -115,14 +115,29 @@ class Candidate:
         return all(m in self.scores and self.scores[m].ok for m in members)
 
 
-def fitness(candidates: Sequence[Candidate], spec: str) -> np.ndarray:
+class Ranking(Protocol):
+    """A ranking that is not a proxy spec (e.g. a fitted predictor): the proxies it needs scored, and a fitness
+    per candidate (higher is better, ``-inf`` = failed), which depends on the candidate alone."""
+
+    @property
+    def members(self) -> tuple[str, ...]: ...
+
+    def fitness(self, candidates: Sequence[Candidate]) -> np.ndarray: ...
+
+
+def fitness(candidates: Sequence[Candidate], spec: "str | Ranking") -> np.ndarray:
     """Higher is better, ``-inf`` for a failed candidate; also written to each ``Candidate.fitness``.
 
     One proxy: its value oriented by its direction. A combination: the sum of per-member ranks over the
     candidates whose every member is ok. With guards (``rank!g``), as in :mod:`zeronas.metrics`: the rank of
     that score among the ranked candidates, plus their number for a candidate that passes every guard (its guard
     score is ok and on the good side of the guard's registered ``gate`` threshold), so every passing candidate
-    ranks above every other one."""
+    ranks above every other one. A :class:`Ranking` object gives its own fitness."""
+    if not isinstance(spec, str):
+        out = np.asarray(spec.fitness(candidates), dtype=float)
+        for c, f in zip(candidates, out):
+            c.fitness = float(f)
+        return out
     members, guards = parse_spec(spec)
     n = len(candidates)
     out = np.full(n, -math.inf)
@@ -144,7 +159,7 @@ def fitness(candidates: Sequence[Candidate], spec: str) -> np.ndarray:
     return out
 
 
-def ranked(candidates: Sequence[Candidate], spec: str) -> list[Candidate]:
+def ranked(candidates: Sequence[Candidate], spec: "str | Ranking") -> list[Candidate]:
     """The candidates best first (ties: evaluated earlier first)."""
     fit = fitness(candidates, spec)
     order = sorted(range(len(candidates)), key=lambda i: (-fit[i], candidates[i].index))

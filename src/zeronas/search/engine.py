@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from zeronas.cells.spaces import get_space
 from zeronas.proxies.config import ScoringConfig
 from zeronas.search.core import (ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_BUDGET, GUARD, Budget, Candidate,
-                                 ProgressFn, Scorer, SearchError, SearchResult, default_proxy, evaluate_cells,
+                                 ProgressFn, Ranking, Scorer, SearchError, SearchResult, default_proxy, evaluate_cells,
                                  normal_spec, proxy_members, ranked)
 from zeronas.search.evolution import DEFAULT_POPULATION, DEFAULT_SAMPLE, evolution
 from zeronas.search.prune import DEFAULT_FRACTION, PRUNE_CONFIG, PRUNE_PROXY, prune, supernet_for
@@ -39,7 +40,8 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
                timeout_s: float | None = None, config: ScoringConfig | None = None, executor: str | None = None,
                ray_address: str | None = None, round_size: int | None = None, guards: Sequence[str] = (),
                population_size: int = DEFAULT_POPULATION, sample_size: int = DEFAULT_SAMPLE,
-               prune_fraction: float = DEFAULT_FRACTION, progress: ProgressFn | None = None) -> SearchResult:
+               prune_fraction: float = DEFAULT_FRACTION, progress: ProgressFn | None = None,
+               predictor: str | Path | None = None) -> SearchResult:
     """Search ``space`` with ``algorithm`` ranked by ``proxy`` (a name or a combination ``a+b``, optionally with
     guards ``a+b!g``: see :mod:`zeronas.search.core`). ``guards`` adds guard proxies to ``proxy`` (or to the
     default one).
@@ -49,7 +51,10 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
     default :class:`ScoringConfig` (prune: :data:`~zeronas.search.prune.PRUNE_CONFIG`); a budget of
     :data:`~zeronas.search.core.DEFAULT_BUDGET` cells when neither ``budget`` nor ``time_budget`` is given (prune:
     no limit; its budget counts trial networks). ``seed`` drives every random choice of the search (not the
-    scoring, whose seed is ``config.seed``)."""
+    scoring, whose seed is ``config.seed``).
+
+    ``predictor``: a model file of ``zeronas predict fit`` to rank by instead of a proxy (random search and
+    evolution; the scoring config must be the one it was fitted on)."""
     if algorithm not in ALGORITHMS:
         raise SearchError(f"unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
     try:
@@ -64,10 +69,27 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
                           f"cells), not {space!r}")
     if benchmark and pruning:
         raise SearchError("pruning builds its own cells from a supernet: it has no benchmark mode")
-    proxy = proxy or (PRUNE_PROXY if pruning else default_proxy())
-    proxy = normal_spec(proxy + "".join(GUARD + g for g in guards))
-    members = proxy_members(proxy)
     config = config or (PRUNE_CONFIG if pruning else ScoringConfig())
+    ranking: str | Ranking
+    if predictor is not None:
+        if pruning:
+            raise SearchError("pruning ranks trial supernets by proxies; it cannot use a predictor")
+        if proxy or guards:
+            raise SearchError("rank by a proxy (--proxy/--guard) or by a predictor (--predictor), not both")
+        from zeronas.predict.model import PredictorError
+        from zeronas.predict.ranking import PredictorRanking
+
+        try:
+            ranking = PredictorRanking.load(predictor, config.config_hash())
+        except PredictorError as exc:
+            raise SearchError(str(exc)) from None
+        members = ranking.members
+        proxy = str(ranking)
+    else:
+        proxy = proxy or (PRUNE_PROXY if pruning else default_proxy())
+        proxy = normal_spec(proxy + "".join(GUARD + g for g in guards))
+        members = proxy_members(proxy)
+        ranking = proxy
     if budget is None and time_budget is None and not pruning:
         budget = DEFAULT_BUDGET
     limits = Budget(budget, time_budget)
@@ -102,16 +124,16 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
             else:
                 source = SpaceSource(search_space)
             if algorithm == "random":
-                candidates = random_search(source, scorer, proxy, limits, rng, round_size=round_size,
+                candidates = random_search(source, scorer, ranking, limits, rng, round_size=round_size,
                                            progress=progress)
             else:
-                candidates = evolution(source, scorer, proxy, limits, rng, round_size=round_size,
+                candidates = evolution(source, scorer, ranking, limits, rng, round_size=round_size,
                                        population_size=population_size, sample_size=sample_size,
                                        progress=progress)
                 info = {"population": population_size, "sample": sample_size}
             info["round_size"] = round_size
         return SearchResult(algorithm=algorithm, space=space, proxy=proxy, config=config, seed=seed,
-                            benchmark=bool(benchmark), candidates=candidates, best=ranked(candidates, proxy),
+                            benchmark=bool(benchmark), candidates=candidates, best=ranked(candidates, ranking),
                             computed=scorer.computed, reused=scorer.reused, seconds=limits.elapsed(), info=info)
     finally:
         if scorer is not None:

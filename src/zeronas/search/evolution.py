@@ -24,7 +24,7 @@ from collections import deque
 
 import numpy as np
 
-from zeronas.search.core import (Budget, Candidate, ProgressFn, Scorer, SearchError, distinct, evaluate_cells,
+from zeronas.search.core import (Budget, Candidate, ProgressFn, Ranking, Scorer, SearchError, distinct, evaluate_cells,
                                  fitness, ranked)
 from zeronas.search.sources import CandidateSource
 
@@ -34,7 +34,7 @@ DEFAULT_POPULATION = 20
 DEFAULT_SAMPLE = 5
 
 
-def evolution(source: CandidateSource, scorer: Scorer, proxy: str, budget: Budget, rng: np.random.Generator, *,
+def evolution(source: CandidateSource, scorer: Scorer, proxy: "str | Ranking", budget: Budget, rng: np.random.Generator, *,
               round_size: int, population_size: int = DEFAULT_POPULATION, sample_size: int = DEFAULT_SAMPLE,
               progress: ProgressFn | None = None) -> list[Candidate]:
     """Every candidate evaluated, in order of evaluation."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zeronas.search.core import Budget, Candidate, ProgressFn, Scorer, distinct, evaluate_cells, ranked
+from zeronas.search.core import Budget, Candidate, ProgressFn, Ranking, Scorer, distinct, evaluate_cells, ranked
 from zeronas.search.sources import CandidateSource
 
 __all__ = ["CHUNK_ROUNDS", "random_search"]
@@ -17,7 +17,7 @@ __all__ = ["CHUNK_ROUNDS", "random_search"]
 CHUNK_ROUNDS = 4
 
 
-def random_search(source: CandidateSource, scorer: Scorer, proxy: str, budget: Budget, rng: np.random.Generator,
+def random_search(source: CandidateSource, scorer: Scorer, proxy: "str | Ranking", budget: Budget, rng: np.random.Generator,
                   *, round_size: int, progress: ProgressFn | None = None) -> list[Candidate]:
     """Every candidate evaluated, in order of evaluation (rank them with :func:`~zeronas.search.core.ranked`)."""
     candidates: list[Candidate] = []

@@ -1,0 +1,186 @@
+"""``zeronas predict fit|curve``: fit a performance predictor on labelled cells, and measure its learning curve."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
+                               "and measure how it ranks cells it was not fitted on.", no_args_is_help=True)
+
+DEFAULT_MODEL = "predictor.json"
+DEFAULT_BASELINES = "hidden_cov,hidden_cov!state_escape,params,n_blend"
+
+
+def _config(config_file: Optional[Path], device: Optional[str]):
+    """The scoring config: the default or a JSON file's, as written (``--device`` replaces its device only)."""
+    from zeronas.cli import fail
+    from zeronas.proxies import ScoringConfig
+
+    base = ScoringConfig()
+    if config_file is not None:
+        try:
+            base = ScoringConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise fail(f"{config_file}: not a scoring config: {exc}")
+    return base.with_(device=device) if device else base
+
+
+def _labelled(ground_truth: str, labels: Optional[int], seed: int, proxies: Optional[str], structure: bool,
+              config: Any, store: str, score: bool, workers: Optional[int], timeout: Optional[float],
+              quiet: bool):
+    from zeronas.evaluate import load_ground_truth
+    from zeronas.predict.data import (check_proxies, default_feature_proxies, labelled_data, labelled_sample,
+                                      score_and_read)
+    from zeronas.proxies.registry import parse_proxy_list
+
+    names = check_proxies(parse_proxy_list(proxies) if proxies else default_feature_proxies())
+    bench = load_ground_truth(ground_truth)
+    archs = labelled_sample(bench, labels, seed)
+    scores = score_and_read(archs, names, config, store, score=score, workers=workers, timeout_s=timeout,
+                            progress=not quiet)
+    return names, labelled_data(archs, scores, names, structure), scores
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from zeronas.bench.nbnlp import BenchmarkError
+    from zeronas.cells.recipe import RecipeError
+    from zeronas.metrics import MetricsError
+    from zeronas.predict.model import PredictorError
+    from zeronas.run.executor import ExecutorError
+    from zeronas.store import StoreError
+
+    return (PredictorError, BenchmarkError, RecipeError, MetricsError, ExecutorError, StoreError, KeyError,
+            ValueError, FileNotFoundError)
+
+
+@predict_app.command("fit")
+def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
+                                             help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,replica]"),
+            labels: Optional[int] = typer.Option(None, "--labels", help="Fit on a seeded sample of N labelled "
+                                                                        "cells (default: all)."),
+            seed: int = typer.Option(0, "--seed", help="Seed of the sample and of the trees."),
+            proxies: Optional[str] = typer.Option(None, "--proxies", "-p",
+                                                  help="Comma-separated feature proxies (default: every registered "
+                                                       "proxy but the LM-loss NTK pair)."),
+            structure: bool = typer.Option(True, "--structure/--no-structure",
+                                           help="Use the cell graph's structural features."),
+            objective: str = typer.Option("regression", "--objective", help="regression or lambdarank."),
+            out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o", help="Model file (JSON) to write."),
+            store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+            workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+            timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit in seconds."),
+            config_file: Optional[Path] = typer.Option(None, "--scoring-config",
+                                                       help="JSON file of ScoringConfig fields."),
+            device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the config's)."),
+            no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+    """Fit a predictor of test loss and of divergence on labelled cells; scores the store lacks are computed."""
+    from zeronas.cli import fail, out
+    from zeronas.predict.model import Predictor
+
+    config = _config(config_file, device)
+    try:
+        names, data, _ = _labelled(ground_truth, labels, seed, proxies, structure, config, store, not no_score,
+                                   workers, timeout, quiet)
+        start = time.perf_counter()
+        model = Predictor.fit(data.X, data.losses, proxies=names, structure=structure, objective=objective,
+                              seed=seed, scoring_config=config.to_dict(), config_hash=config.config_hash(),
+                              training={"ground_truth": ground_truth, "labels": labels, "sample_seed": seed,
+                                        "canonical_ids": sorted(a.canonical_id for a in data.archs)})
+        seconds = time.perf_counter() - start
+        model.save(out_path)
+    except _errors() as exc:
+        raise fail(str(exc).strip('"'))
+    t = model.training
+    out.print(f"fitted a {objective} predictor on {t['n_cells']} labelled cells ({t['n_diverged']} diverged) with "
+              f"{len(model.features)} features in {seconds:.1f} s; wrote {out_path} (config {model.config_hash})",
+              highlight=False, markup=False)
+
+
+@predict_app.command("curve")
+def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
+                                               help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,...]"),
+              labels: str = typer.Option("10,30,100,300,1000,all", "--labels",
+                                         help="Numbers of labelled cells to fit on; 'all' = 5-fold CV."),
+              repeats: int = typer.Option(5, "--repeats", help="Seeded samples per number of labels."),
+              seed: int = typer.Option(0, "--seed", help="Seed of the samples, the folds and the trees."),
+              objectives: str = typer.Option("regression,lambdarank", "--objectives",
+                                             help="Comma-separated: regression, lambdarank."),
+              proxies: Optional[str] = typer.Option(None, "--proxies", "-p",
+                                                    help="Feature proxies (default: every registered proxy but the "
+                                                         "LM-loss NTK pair)."),
+              structure: bool = typer.Option(True, "--structure/--no-structure"),
+              baselines: str = typer.Option(DEFAULT_BASELINES, "--baselines",
+                                            help="Label-free specs measured on the same held-out cells."),
+              out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
+                                                     help="Write curve.json, curve.md and curve.png here."),
+              store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+              workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+              timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
+              config_file: Optional[Path] = typer.Option(None, "--scoring-config"),
+              device: Optional[str] = typer.Option(None, "--device"),
+              no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+    """The learning curve: tau, tau within the best 10%, top-1 pick and divergence AUC against the number of
+    labelled cells, each measured on the cells outside the fitted sample."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zeronas.cli import err, fail, out
+    from zeronas.metrics import parse_proxy_specs
+    from zeronas.predict.curve import FOLDS, baseline_figures, learning_curve, parse_labels
+    from zeronas.predict.curve_report import text_table, write_curve
+    from zeronas.predict.model import OBJECTIVES
+
+    config = _config(config_file, device)
+    try:
+        label_list = parse_labels(labels)
+        objs = [o.strip() for o in objectives.split(",") if o.strip()]
+        bad = [o for o in objs if o not in OBJECTIVES]
+        if bad or not objs:
+            raise ValueError(f"--objectives: unknown {bad[0]!r} (known: {', '.join(OBJECTIVES)})" if bad
+                             else "--objectives: none given")
+        if repeats < 1:
+            raise ValueError(f"--repeats must be at least 1, got {repeats}")
+        base_specs = parse_proxy_specs(baselines) if baselines.strip() else []
+        names, data, scores = _labelled(ground_truth, None, seed, proxies, structure, config, store, not no_score,
+                                        workers, timeout, quiet)
+        methods: dict[str, list[dict[str, Any]]] = {}
+        bar = Progress(TextColumn("[bold]fitting"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                       TimeElapsedColumn(), console=err, disable=quiet, transient=True)
+        with bar:
+            for obj in objs:
+                task = bar.add_task(obj, total=None)
+                points = learning_curve(data, names, labels=label_list, repeats=repeats, seed=seed, objective=obj,
+                                        structure=structure,
+                                        progress=lambda d, t, task=task: bar.update(task, completed=d, total=t))
+                methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
+        for spec in base_specs:
+            pts = baseline_figures(spec, data, scores, labels=label_list, repeats=repeats, seed=seed)
+            for p, lab in zip(pts, label_list):
+                p["n_train"] = methods[next(iter(methods))][label_list.index(lab)]["n_train"]
+            methods[spec] = pts
+    except _errors() as exc:
+        raise fail(str(exc).strip('"'))
+    curve = {"command": "zeronas " + " ".join(sys.argv[1:]), "ground_truth": ground_truth,
+             "n_cells": len(data.archs), "n_diverged": sum(x is None for x in data.losses),
+             "config_hash": config.config_hash(), "config": config.to_dict(), "features": names,
+             "structure": structure, "repeats": repeats, "folds": FOLDS, "seed": seed, "baselines": base_specs,
+             "methods": methods}
+    if out_dir is not None:
+        try:
+            write_curve(out_dir, curve)
+        except OSError as exc:
+            raise fail(f"{out_dir}: cannot write the curve: {exc.strerror or exc}")
+    if as_json:
+        print(json.dumps(curve))
+        return
+    print(text_table(curve))
+    if out_dir is not None:
+        out.print(f"curve written to {out_dir}/curve.json, curve.md and curve.png", highlight=False, markup=False)

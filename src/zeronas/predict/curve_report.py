@@ -1,0 +1,108 @@
+"""The learning curve as a text table, a markdown file, JSON and a PNG plot (matplotlib's Agg canvas, no pyplot)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+COLUMNS = (("labels", "labels"), ("n_train", "fitted on"), ("kendall_tau", "tau"), ("tau_top10", "tau top10%"),
+           ("divergence_auc", "AUC(score)"), ("auc_p_diverge", "AUC(p_div)"), ("top1_ppl_median", "top-1 ppl"),
+           ("top1_percentile", "top-1 pct"), ("top10_diverged", "top10 div"))
+PANELS = (("kendall_tau", "Kendall tau (trained cells)"), ("tau_top10", "tau within the best 10%"),
+          ("divergence_auc", "divergence ROC-AUC"), ("top1_percentile", "top-1 pick: share of cells better"))
+
+
+def _fmt(key: str, v: Any) -> str:
+    if v is None:
+        return "-"
+    if key in ("labels",):
+        return str(v)
+    if key == "n_train":
+        return f"{v:.0f}"
+    if key == "top1_ppl_median":
+        return f"{v:.1f}"
+    if key == "top1_percentile":
+        return f"{100 * v:.1f}%"
+    if key == "top10_diverged":
+        return f"{v:.1f}"
+    return f"{v:+.3f}" if key in ("kendall_tau", "tau_top10") else f"{v:.3f}"
+
+
+def rows(curve: Mapping[str, Any]) -> list[list[str]]:
+    """One row per (method, labels): the predictor(s) first, then the label-free baselines."""
+    out = []
+    for method, points in curve["methods"].items():
+        for p in points:
+            out.append([method] + [_fmt(k, p.get(k)) for k, _ in COLUMNS])
+    return out
+
+
+def text_table(curve: Mapping[str, Any]) -> str:
+    header = ["method"] + [title for _, title in COLUMNS]
+    body = rows(curve)
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + body)
+
+
+def markdown(curve: Mapping[str, Any]) -> str:
+    header = ["method"] + [title for _, title in COLUMNS]
+    lines = ["# Predictor learning curve", "", f"Command: `{curve.get('command', '')}`", "",
+             f"Ground truth: {curve['ground_truth']} ({curve['n_cells']} cells, {curve['n_diverged']} diverged); "
+             f"scoring config {curve['config_hash']}; {curve['repeats']} repeats per point (`all`: "
+             f"{curve['folds']}-fold cross-validation); every figure on cells outside the fitted sample.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(curve)]
+    return "\n".join(lines) + "\n\n![learning curve](curve.png)\n"
+
+
+def curve_png(curve: Mapping[str, Any], dpi: int = 100) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 7), dpi=dpi)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2)
+    methods = curve["methods"]
+    n_all = curve.get("n_cells", 0)
+    for ax, (key, title) in zip(axes.flat, PANELS):
+        for method, points in methods.items():
+            xs, ys = [], []
+            for p in points:
+                x = p.get("n_train")
+                y = p.get(key)
+                if x is None or y is None:
+                    continue
+                xs.append(x)
+                ys.append(y)
+            if not xs:
+                continue
+            if method in curve.get("baselines", []):  # label-free: one level, drawn across the whole axis
+                ax.axhline(float(sum(ys) / len(ys)), linestyle="--", linewidth=1, label=method)
+            else:
+                ax.plot(xs, ys, marker="o", label=method)
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(f"labelled cells fitted on (of {n_all})", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    axes.flat[0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def write_curve(directory: str | Path, curve: Mapping[str, Any]) -> list[Path]:
+    """``curve.json``, ``curve.md`` and ``curve.png`` in ``directory`` (created)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    files = [d / "curve.json", d / "curve.md", d / "curve.png"]
+    files[0].write_text(json.dumps(curve, indent=1) + "\n", encoding="utf-8")
+    files[1].write_text(markdown(curve), encoding="utf-8")
+    files[2].write_bytes(curve_png(curve))
+    return files
+
+
+def method_points(points: Sequence[Any]) -> list[dict[str, Any]]:
+    return [p.to_dict() for p in points]

@@ -1,0 +1,127 @@
+"""Labelled cells and their features, from a ground truth and a results store (scoring what the store lacks)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from zeronas.bench.nbnlp import Architecture, Benchmark
+from zeronas.metrics import MISSING, ProxyData
+from zeronas.predict.features import feature_matrix
+from zeronas.predict.model import MIN_TRAINED, Prediction, Predictor, PredictorError
+from zeronas.proxies.config import ScoringConfig
+from zeronas.proxies.registry import get_proxy, list_proxies
+from zeronas.proxies.runner import Score
+
+# The LM-loss NTK pair costs more than every other proxy together (about 4 s per cell on 2 cores) and is
+# weaker than the logit NTK it varies; the default feature set leaves it out (name it with --proxies to use it).
+EXPENSIVE = frozenset({"ntk_cond_loss", "ntk_trace_loss"})
+ROW = "predictor"
+TRAINABLE_ROW = "predictor_trainable"
+
+
+def default_feature_proxies() -> list[str]:
+    """Every registered proxy except the :data:`EXPENSIVE` ones."""
+    return [s.name for s in list_proxies() if not s.name.startswith("_") and s.name not in EXPENSIVE]
+
+
+def check_proxies(proxies: Sequence[str]) -> list[str]:
+    """The names, validated against the registry (KeyError names the unknown one), without repeats."""
+    out: list[str] = []
+    for p in proxies:
+        get_proxy(p)
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise PredictorError("a predictor needs at least one proxy as a feature")
+    return out
+
+
+def labelled_sample(bench: Benchmark, labels: int | None, seed: int) -> list[Architecture]:
+    """All architectures (``labels`` None) or a seeded sample of ``labels`` of them."""
+    if labels is None:
+        return list(bench)
+    if labels < 1:
+        raise PredictorError(f"--labels must be at least 1, got {labels}")
+    if labels > len(bench):
+        raise PredictorError(f"--labels {labels}: the ground truth has only {len(bench)} architectures")
+    return bench.sample(labels, seed)
+
+
+def score_and_read(archs: Sequence[Architecture], proxies: Sequence[str], config: ScoringConfig, store: str,
+                   *, score: bool = True, **run: Any) -> dict[str, dict[str, Score]]:
+    """``{canonical_id: {proxy: Score}}`` for ``archs`` after scoring what is missing (``score=False``: only
+    what is stored). ``run``: options of :func:`zeronas.run.executor.score_many`."""
+    from zeronas.run.executor import score_many
+    from zeronas.store import open_store
+
+    if score:
+        score_many(list(archs), list(proxies), config, store, **run)
+    with open_store(store) as st:
+        table = st.scores_table(config, list(proxies))
+    return {a.canonical_id: table.get(a.canonical_id, {}) for a in archs}
+
+
+@dataclass
+class LabelledData:
+    archs: list[Architecture]
+    X: np.ndarray
+    losses: list[float | None]
+
+
+def labelled_data(archs: Sequence[Architecture], scores: Mapping[str, Mapping[str, Score]],
+                  proxies: Sequence[str], structure: bool = True) -> LabelledData:
+    """Feature rows of labelled cells; every cell must have a stored score for every proxy."""
+    X, complete = feature_matrix([a.cell for a in archs], [scores.get(a.canonical_id, {}) for a in archs],
+                                 proxies, structure)
+    if not complete.all():
+        lacking = [a.canonical_id for a, ok in zip(archs, complete) if not ok]
+        first = scores.get(lacking[0], {})
+        which = [p for p in proxies if p not in first]
+        raise PredictorError(f"{len(lacking)} of {len(archs)} labelled cells have no stored score for some feature "
+                             f"proxy (e.g. {lacking[0]} lacks {', '.join(which)}); score them first (drop "
+                             "--no-score) or choose other --proxies")
+    losses = [a.mean_test_loss for a in archs]
+    n_trained = sum(x is not None for x in losses)
+    if n_trained < MIN_TRAINED:
+        raise PredictorError(f"only {n_trained} of the {len(archs)} labelled cells trained; a predictor needs at "
+                             f"least {MIN_TRAINED} cells with a finite test loss")
+    return LabelledData(list(archs), X, losses)
+
+
+def predictor_rows(model: Predictor, archs: Sequence[Architecture],
+                   scores: Mapping[str, Mapping[str, Score]]) -> dict[str, ProxyData]:
+    """Rows ``predictor`` (the ranking score) and ``predictor_trainable`` (``1 - p_diverge``) for the report.
+    A cell whose features are incomplete is ``missing`` in both; seconds are the sum of the feature proxies'."""
+    X, complete = feature_matrix([a.cell for a in archs], [scores.get(a.canonical_id, {}) for a in archs],
+                                 model.proxies, model.structure)
+    pred = model.predict(X[complete]) if complete.any() else None
+    columns: dict[str, list[float | None]] = {ROW: [None] * len(archs), TRAINABLE_ROW: [None] * len(archs)}
+    if pred is not None:
+        for pos, i in enumerate(np.flatnonzero(complete)):
+            columns[ROW][i] = float(pred.score[pos])
+            columns[TRAINABLE_ROW][i] = float(1.0 - pred.p_diverge[pos])
+    ids = tuple(a.canonical_id for a in archs)
+    losses = tuple(a.mean_test_loss for a in archs)
+    statuses = tuple("ok" if c else MISSING for c in complete)
+    seconds = tuple(sum(scores[a.canonical_id][p].seconds for p in model.proxies) if c else None
+                    for a, c in zip(archs, complete))
+    return {name: ProxyData(name, True, ids, tuple(values), losses, statuses, seconds, members=tuple(model.proxies))
+            for name, values in columns.items()}
+
+
+def predict_cells(model: Predictor, cells: Sequence[Any], scores: Sequence[Mapping[str, Score]]
+                  ) -> tuple[Prediction, np.ndarray]:
+    """Predictions for the complete rows and the mask of which cells were complete."""
+    X, complete = feature_matrix(cells, scores, model.proxies, model.structure)
+    return model.predict(X[complete]), complete
+
+
+def seeded_split(n: int, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a seeded sample of ``n_train`` of ``n`` items, and of the rest."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return np.array(sorted(order[:n_train]), dtype=int), np.array(sorted(order[n_train:]), dtype=int)

@@ -1,0 +1,43 @@
+"""A fitted predictor as a search's ranking: each candidate's fitness is its predicted score."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from zeronas.predict.features import feature_matrix
+from zeronas.predict.model import Predictor, load_predictor
+
+
+class PredictorRanking:
+    """Ranks search candidates by ``Predictor.predict(...).score``; a candidate whose features are incomplete
+    (a feature proxy without a stored score) gets ``-inf`` and ranks last, as a failed score does. A failed proxy
+    score is a feature (its flag), not a failure of the ranking."""
+
+    def __init__(self, model: Predictor, source: str = "predictor") -> None:
+        self.model = model
+        self.source = source
+
+    @classmethod
+    def load(cls, path: str | Path, config_hash: str) -> "PredictorRanking":
+        return cls(load_predictor(path, config_hash=config_hash), str(path))
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return tuple(self.model.proxies)
+
+    def fitness(self, candidates: Sequence[Any]) -> np.ndarray:
+        out = np.full(len(candidates), -math.inf)
+        if not candidates:
+            return out
+        X, complete = feature_matrix([c.cell for c in candidates], [c.scores for c in candidates],
+                                     self.model.proxies, self.model.structure)
+        if complete.any():
+            out[complete] = self.model.predict(X[complete]).score
+        return out
+
+    def __str__(self) -> str:
+        return f"predictor {self.source}"
