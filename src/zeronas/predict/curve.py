@@ -80,7 +80,8 @@ class CurvePoint:
 def held_out_figures(score: np.ndarray, p_diverge: np.ndarray | None, losses: Sequence[float | None]
                      ) -> dict[str, Any]:
     """The figures of one held-out set: ``score`` higher is better; ``losses`` None = diverged."""
-    data = ProxyData.from_values("predictor", [float(s) for s in score], list(losses), higher_is_better=True)
+    values = [float(s) if math.isfinite(s) else None for s in score]  # a non-finite prediction is a failure
+    data = ProxyData.from_values("predictor", values, list(losses), higher_is_better=True)
     return _figures(data, p_diverge)
 
 

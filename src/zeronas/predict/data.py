@@ -99,18 +99,22 @@ def predictor_rows(model: Predictor, archs: Sequence[Architecture],
     X, complete = feature_matrix([a.cell for a in archs], [scores.get(a.canonical_id, {}) for a in archs],
                                  model.proxies, model.structure)
     pred = model.predict(X[complete]) if complete.any() else None
-    columns: dict[str, list[float | None]] = {ROW: [None] * len(archs), TRAINABLE_ROW: [None] * len(archs)}
-    if pred is not None:
-        for pos, i in enumerate(np.flatnonzero(complete)):
-            columns[ROW][i] = float(pred.score[pos])
-            columns[TRAINABLE_ROW][i] = float(1.0 - pred.p_diverge[pos])
     ids = tuple(a.canonical_id for a in archs)
     losses = tuple(a.mean_test_loss for a in archs)
-    statuses = tuple("ok" if c else MISSING for c in complete)
     seconds = tuple(sum(scores[a.canonical_id][p].seconds for p in model.proxies) if c else None
                     for a, c in zip(archs, complete))
-    return {name: ProxyData(name, True, ids, tuple(values), losses, statuses, seconds, members=tuple(model.proxies))
-            for name, values in columns.items()}
+    rows = {}
+    for name in (ROW, TRAINABLE_ROW):
+        values: list[float | None] = [None] * len(archs)
+        statuses = [MISSING] * len(archs)
+        if pred is not None:
+            column = pred.score if name == ROW else 1.0 - pred.p_diverge
+            for pos, i in enumerate(np.flatnonzero(complete)):
+                v = float(column[pos])
+                values[i], statuses[i] = (v, "ok") if np.isfinite(v) else (None, "nan")
+        rows[name] = ProxyData(name, True, ids, tuple(values), losses, tuple(statuses), seconds,
+                               members=tuple(model.proxies))
+    return rows
 
 
 def predict_cells(model: Predictor, cells: Sequence[Any], scores: Sequence[Mapping[str, Score]]

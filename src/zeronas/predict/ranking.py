@@ -36,7 +36,8 @@ class PredictorRanking:
         X, complete = feature_matrix([c.cell for c in candidates], [c.scores for c in candidates],
                                      self.model.proxies, self.model.structure)
         if complete.any():
-            out[complete] = self.model.predict(X[complete]).score
+            score = self.model.predict(X[complete]).score
+            out[complete] = np.where(np.isfinite(score), score, -math.inf)
         return out
 
     def __str__(self) -> str:
