@@ -99,8 +99,8 @@ def test_fit_is_reproducible_and_refuses_bad_input():
     one = Predictor.fit(X, losses, proxies=["a", "b"], structure=False, seed=3).predict(X).score
     two = Predictor.fit(X, losses, proxies=["a", "b"], structure=False, seed=3).predict(X).score
     assert np.array_equal(one, two)
-    with pytest.raises(PredictorError, match=r"only \d labelled cells trained \(of 5\)"):
-        Predictor.fit(X[:5], losses[:5], proxies=["a", "b"], structure=False)
+    with pytest.raises(PredictorError, match=r"only \d labelled cells trained \(of 4\)"):
+        Predictor.fit(X[:4], losses[:4], proxies=["a", "b"], structure=False)
     with pytest.raises(PredictorError, match="unknown objective"):
         Predictor.fit(X, losses, proxies=["a", "b"], structure=False, objective="xgboost")
     with pytest.raises(PredictorError, match="columns"):
@@ -281,7 +281,7 @@ def test_cli_errors_are_one_line(tmp_path):
     store = f"sqlite:///{tmp_path / 's.db'}"
     few = runner.invoke(app, ["predict", "fit", "--ground-truth", str(truth), "--proxies", "params", "--store",
                               store, "--workers", "1", "-q", "-o", str(tmp_path / "m.json")])
-    assert few.exit_code == 2 and "needs at least 10" in few.output
+    assert few.exit_code == 2 and "needs at least 5" in few.output
     lacking = runner.invoke(app, ["predict", "fit", "--proxies", "n_prod", "--labels", "30", "--store", store,
                                   "--no-score", "-q", "-o", str(tmp_path / "m.json")])
     assert lacking.exit_code == 2 and "no stored score" in lacking.output
@@ -297,3 +297,35 @@ def test_cli_errors_are_one_line(tmp_path):
                        (["--repeats", "0"], "at least 1")):
         res = runner.invoke(app, ["predict", "curve", "--store", store, "--no-score", "-q", *args])
         assert res.exit_code == 2 and text in res.output, res.output
+
+
+def test_a_prior_carries_a_predictor_fitted_on_a_few_labels():
+    X, losses = synthetic(600, seed=5)
+    few = [i for i, x in enumerate(losses) if x is not None][:8] + [i for i, x in enumerate(losses) if x is None][:2]
+    rest = [i for i in range(600) if i not in few and losses[i] is not None]
+    truth = [-losses[i] for i in rest]
+
+    def tau(**kw):
+        model = Predictor.fit(X[few], [losses[i] for i in few], proxies=["a", "b"], structure=False, **kw)
+        return model, stats.kendalltau(model.predict(X[rest]).quality, truth)[0]
+
+    plain, tau_plain = tau()
+    with_prior, tau_prior = tau(prior="a", prior_higher_is_better=True)
+    assert tau_prior > 0.85 and tau_prior > tau_plain + 0.2
+    assert with_prior.prior == "a" and len(with_prior.prior_values) == 8
+    _, backwards = tau(prior="a", prior_higher_is_better=False)
+    assert backwards < tau_plain < tau_prior  # the prior's direction is used, not guessed
+    x = X[rest[:3]].copy()
+    x[0, 0] = np.nan  # a failed prior score ranks below every trained cell
+    assert with_prior.predict(x).quality[0] < with_prior.predict(X[few]).quality.min()
+    with pytest.raises(PredictorError, match="not one of the feature proxies"):
+        Predictor.fit(X, losses, proxies=["a", "b"], structure=False, prior="zen")
+
+
+def test_prior_survives_the_model_file(tmp_path):
+    X, losses = synthetic()
+    model = Predictor.fit(X, losses, proxies=["params", "n_blend"], structure=False, prior="params",
+                          prior_higher_is_better=False)
+    loaded = load_predictor(model.save(tmp_path / "m.json"))
+    assert loaded.prior == "params" and loaded.prior_higher_is_better is False
+    assert np.array_equal(loaded.predict(X).score, model.predict(X).score)

@@ -71,6 +71,10 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             structure: bool = typer.Option(True, "--structure/--no-structure",
                                            help="Use the cell graph's structural features."),
             objective: str = typer.Option("regression", "--objective", help="regression or lambdarank."),
+            prior: Optional[str] = typer.Option(None, "--prior",
+                                                help="A feature proxy whose label-free ranking the trees start "
+                                                     "from, or 'none' (default: hidden_cov, the recommended "
+                                                     "method's ranking proxy, when it is a feature)."),
             out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o", help="Model file (JSON) to write."),
             store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
             workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
@@ -82,15 +86,18 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Fit a predictor of test loss and of divergence on labelled cells; scores the store lacks are computed."""
     from zeronas.cli import fail, out
+    from zeronas.predict.data import resolve_prior
     from zeronas.predict.model import Predictor
 
     config = _config(config_file, device)
     try:
         names, data, _ = _labelled(ground_truth, labels, seed, proxies, structure, config, store, not no_score,
                                    workers, timeout, quiet)
+        prior_name, prior_hib = resolve_prior(prior, names)
         start = time.perf_counter()
         model = Predictor.fit(data.X, data.losses, proxies=names, structure=structure, objective=objective,
                               seed=seed, scoring_config=config.to_dict(), config_hash=config.config_hash(),
+                              prior=prior_name, prior_higher_is_better=prior_hib,
                               training={"ground_truth": ground_truth, "labels": labels, "sample_seed": seed,
                                         "canonical_ids": sorted(a.canonical_id for a in data.archs)})
         seconds = time.perf_counter() - start
@@ -98,7 +105,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     except _errors() as exc:
         raise fail(str(exc).strip('"'))
     t = model.training
-    out.print(f"fitted a {objective} predictor on {t['n_cells']} labelled cells ({t['n_diverged']} diverged) with "
+    out.print(f"fitted a {objective} predictor (prior {model.prior or 'none'}) on {t['n_cells']} labelled cells ({t['n_diverged']} diverged) with "
               f"{len(model.features)} features in {seconds:.1f} s; wrote {out_path} (config {model.config_hash})",
               highlight=False, markup=False)
 
@@ -116,6 +123,9 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                     help="Feature proxies (default: every registered proxy but the "
                                                          "LM-loss NTK pair)."),
               structure: bool = typer.Option(True, "--structure/--no-structure"),
+              prior: Optional[str] = typer.Option(None, "--prior",
+                                                  help="Prior proxy of the trees, or 'none' (default: hidden_cov "
+                                                       "when it is a feature)."),
               baselines: str = typer.Option(DEFAULT_BASELINES, "--baselines",
                                             help="Label-free specs measured on the same held-out cells."),
               out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
@@ -151,6 +161,9 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
         base_specs = parse_proxy_specs(baselines) if baselines.strip() else []
         names, data, scores = _labelled(ground_truth, None, seed, proxies, structure, config, store, not no_score,
                                         workers, timeout, quiet)
+        from zeronas.predict.data import resolve_prior
+
+        prior_name, prior_hib = resolve_prior(prior, names)
         methods: dict[str, list[dict[str, Any]]] = {}
         bar = Progress(TextColumn("[bold]fitting"), BarColumn(bar_width=20), MofNCompleteColumn(),
                        TimeElapsedColumn(), console=err, disable=quiet, transient=True)
@@ -158,7 +171,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             for obj in objs:
                 task = bar.add_task(obj, total=None)
                 points = learning_curve(data, names, labels=label_list, repeats=repeats, seed=seed, objective=obj,
-                                        structure=structure,
+                                        structure=structure, prior=prior_name, prior_higher_is_better=prior_hib,
                                         progress=lambda d, t, task=task: bar.update(task, completed=d, total=t))
                 methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
         for spec in base_specs:
@@ -171,7 +184,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     curve = {"command": "zeronas " + " ".join(sys.argv[1:]), "ground_truth": ground_truth,
              "n_cells": len(data.archs), "n_diverged": sum(x is None for x in data.losses),
              "config_hash": config.config_hash(), "config": config.to_dict(), "features": names,
-             "structure": structure, "repeats": repeats, "folds": FOLDS, "seed": seed, "baselines": base_specs,
+             "structure": structure, "prior": prior_name, "repeats": repeats, "folds": FOLDS, "seed": seed, "baselines": base_specs,
              "methods": methods}
     if out_dir is not None:
         try:
@@ -184,3 +197,56 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     print(text_table(curve))
     if out_dir is not None:
         out.print(f"curve written to {out_dir}/curve.json, curve.md and curve.png", highlight=False, markup=False)
+
+
+@predict_app.command("cell")
+def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeronas predict fit`."),
+             specs: list[str] = typer.Argument(..., help="Cells: recipe files, rnn|lstm|gru, or benchmark ids."),
+             store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+             workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+             timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
+             as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+    """Predict the test perplexity and the probability of divergence of cells (their feature proxies are scored
+    with the model's scoring config if the store lacks them)."""
+    import math
+
+    from zeronas.cli import fail, out, resolve_cell
+    from zeronas.predict.data import predict_cells
+    from zeronas.predict.model import load_predictor
+    from zeronas.proxies import ScoringConfig
+    from zeronas.run.executor import score_many
+    from zeronas.store import open_store
+
+    try:
+        model = load_predictor(model_path)
+        config = ScoringConfig.from_dict(model.scoring_config)
+        if config.config_hash() != model.config_hash:
+            raise ValueError(f"{model_path}: its scoring config does not match its config hash")
+        cells = [resolve_cell(s) for s in specs]
+        score_many(cells, model.proxies, config, store, workers=workers, timeout_s=timeout, progress=not quiet)
+        with open_store(store) as st:
+            scores = [st.get(c.canonical_id, config) for c in cells]
+        pred, complete = predict_cells(model, cells, scores)
+    except _errors() as exc:
+        raise fail(str(exc).strip('"'))
+    rows = []
+    pos = 0
+    for spec, cell, ok in zip(specs, cells, complete):
+        row: dict[str, Any] = {"cell": spec, "canonical_id": cell.canonical_id, "complete": bool(ok)}
+        if ok:
+            loss = float(pred.test_loss[pos])
+            row.update(score=float(pred.score[pos]), quality=float(pred.quality[pos]),
+                       p_diverge=float(pred.p_diverge[pos]), test_loss=loss, test_ppl=math.exp(loss))
+            pos += 1
+        rows.append(row)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for r in rows:
+        if not r["complete"]:
+            out.print(f"{r['cell']}: some feature proxy has no score (ranks last)", highlight=False, markup=False)
+            continue
+        out.print(f"{r['cell']}: predicted test ppl {r['test_ppl']:.1f} if it trains, P(diverge) "
+                  f"{r['p_diverge']:.3f}, ranking score {r['score']:.4f} ({r['canonical_id']})",
+                  highlight=False, markup=False)

@@ -115,7 +115,7 @@ def _splits(n: int, labels: int | str, repeats: int, seed: int) -> list[tuple[np
 
 def learning_curve(data: LabelledData, proxies: Sequence[str], *, labels: Sequence[int | str], repeats: int = 5,
                    seed: int = 0, objective: str = "regression", structure: bool = True,
-                   params: TreeParams | None = None,
+                   params: TreeParams | None = None, prior: str | None = None, prior_higher_is_better: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> list[CurvePoint]:
     """One :class:`CurvePoint` per entry of ``labels`` (see the module docstring)."""
     n = len(data.archs)
@@ -135,7 +135,8 @@ def learning_curve(data: LabelledData, proxies: Sequence[str], *, labels: Sequen
                 point.skipped = f"some samples have fewer than {MIN_TRAINED} trained cells"
             else:
                 model = Predictor.fit(data.X[train], train_losses, proxies=proxies, structure=structure,
-                                      objective=objective, seed=seed * 1000 + r, params=params)
+                                      objective=objective, seed=seed * 1000 + r, params=params, prior=prior,
+                                      prior_higher_is_better=prior_higher_is_better)
                 pred = model.predict(data.X[test])
                 point.repeats.append({"repeat": r, "n_train": len(train),
                                       **held_out_figures(pred.score, pred.p_diverge,

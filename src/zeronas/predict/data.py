@@ -28,6 +28,25 @@ def default_feature_proxies() -> list[str]:
     return [s.name for s in list_proxies() if not s.name.startswith("_") and s.name not in EXPENSIVE]
 
 
+def default_prior(proxies: Sequence[str]) -> str | None:
+    """The ranking proxy of the recommended method (``hidden_cov``) when it is among the features, else None."""
+    from zeronas.metrics import parse_spec
+    from zeronas.recommended import RECOMMENDED_METHOD
+
+    ranking, _ = parse_spec(RECOMMENDED_METHOD)
+    return ranking[0] if len(ranking) == 1 and ranking[0] in proxies else None
+
+
+def resolve_prior(text: str | None, proxies: Sequence[str]) -> tuple[str | None, bool]:
+    """``(prior, higher_is_better)`` from ``--prior`` (None: the default; ``none``: no prior)."""
+    name = default_prior(proxies) if text is None else (None if text.strip().lower() == "none" else text.strip())
+    if name is None:
+        return None, True
+    if name not in proxies:
+        raise PredictorError(f"--prior {name!r} must be one of the feature proxies ({', '.join(proxies)})")
+    return name, get_proxy(name).higher_is_better
+
+
 def check_proxies(proxies: Sequence[str]) -> list[str]:
     """The names, validated against the registry (KeyError names the unknown one), without repeats."""
     out: list[str] = []
