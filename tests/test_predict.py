@@ -144,7 +144,7 @@ def resign(path, **changes):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda p: p.write_text(p.read_text().replace('"goodness_mean": ', '"goodness_mean": 1')), "modified"),
+    (lambda p: p.write_text(p.read_text().replace('"goodness_std": ', '"goodness_std": 1')), "modified"),
     (lambda p: p.write_text("{not json"), "not JSON"),
     (lambda p: p.write_text(json.dumps({"format": "other"})), "not a zeronas predictor"),
     (lambda p: resign(p, zeronas_version="0.0.1"), "fitted with zeronas 0.0.1"),
@@ -195,7 +195,10 @@ def test_predictor_rows_and_search_fitness_agree_and_missing_cells_rank_last():
     row = rows["predictor"]
     assert row.statuses[0] == "missing" and row.values[0] is None and row.seconds[0] is None
     assert all(s == "ok" for s in row.statuses[1:]) and row.seconds[1] == pytest.approx(0.75)
-    assert rows["predictor_trainable"].values[1] == pytest.approx(1 - model.predict(X[1:2]).p_diverge[0])
+    one = model.predict(X[1:2])
+    assert rows["predictor_trainable"].values[1] == pytest.approx(1 - one.p_diverge[0])
+    assert rows["predictor_quality"].values[1] == pytest.approx(one.quality[0])
+    assert rows["predictor"].values[1] == pytest.approx(one.quality[0] * (1 - one.p_diverge[0]))
     candidates = [Candidate(a.cell, scores[a.canonical_id], i) for i, a in enumerate(archs)]
     order = ranked(candidates, PredictorRanking(model))
     assert order[-1].canonical_id == archs[0].canonical_id and order[-1].fitness == -math.inf
@@ -216,6 +219,7 @@ def test_learning_curve_measures_held_out_cells_only():
     assert len(everything.repeats) == 5 and sum(r["n_test"] for r in everything.repeats) == 300
     assert everything.to_dict()["kendall_tau"] > forty.to_dict()["kendall_tau"] > 0.5
     assert everything.to_dict()["auc_p_diverge"] > 0.9
+    assert everything.to_dict()["kendall_tau_quality"] > 0.5
     assert learning_curve(data, ["a", "b"], labels=[300], structure=False)[0].skipped
 
 

@@ -223,7 +223,8 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                  no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
                  predictor: Optional[Path] = typer.Option(None, "--predictor",
                                                           help="A model of `zeronas predict fit`: adds the rows "
-                                                               "predictor and predictor_trainable."),
+                                                               "predictor, predictor_quality and "
+                                                               "predictor_trainable."),
                  report: Optional[Path] = typer.Option(None, "--report", help="Write HTML + markdown + PNGs here."),
                  as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress still goes "
                                                                     "to stderr)."),

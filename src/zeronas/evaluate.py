@@ -67,7 +67,8 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
     the scores, and compute the metrics. With ``score=False`` only what the store already holds is used.
 
     ``predictor``: a model file of ``zeronas predict fit``; its feature proxies are scored too, and it adds the
-    rows ``predictor`` (its ranking score) and ``predictor_trainable`` (1 - its probability of divergence)."""
+    rows ``predictor`` (its ranking score), ``predictor_quality`` (its loss prediction alone) and
+    ``predictor_trainable`` (1 - its probability of divergence)."""
     config = config or ScoringConfig()
     names = list(proxies) if proxies else default_proxies()
     model = None

@@ -8,6 +8,8 @@ its folds. Measured per held-out set, then averaged over repeats (and the spread
 * the metrics of :mod:`zeronas.metrics` for the ranking score (tau over trained cells, tau within the best 10 %,
   top-1 pick, top-10 divergences, divergence AUC of the score);
 * ``auc_p_diverge``: the divergence ROC-AUC of the predicted probability itself;
+* ``kendall_tau_quality`` and ``tau_top10_quality``: the same taus of the predicted quality alone (the loss
+  prediction, before the divergence factor ``1 - p_diverge`` of the ranking score);
 * ``top1_percentile``: the share of the held-out trained cells that are better than the top-1 pick (1.0 when the
   pick diverged): 0.005 or less is "within the best 0.5 % of the pool".
 
@@ -30,7 +32,8 @@ from zeronas.proxies.runner import Score
 
 FOLDS = 5
 ALL = "all"
-FIGURES = ("kendall_tau", "tau_top10", "divergence_auc", "auc_p_diverge", "top1_percentile", "top10_diverged")
+FIGURES = ("kendall_tau", "tau_top10", "divergence_auc", "auc_p_diverge", "top1_percentile", "top10_diverged",
+           "kendall_tau_quality", "tau_top10_quality")
 
 
 def parse_labels(text: str) -> list[int | str]:
@@ -77,12 +80,20 @@ class CurvePoint:
                 "repeats": self.repeats}
 
 
-def held_out_figures(score: np.ndarray, p_diverge: np.ndarray | None, losses: Sequence[float | None]
-                     ) -> dict[str, Any]:
-    """The figures of one held-out set: ``score`` higher is better; ``losses`` None = diverged."""
-    values = [float(s) if math.isfinite(s) else None for s in score]  # a non-finite prediction is a failure
-    data = ProxyData.from_values("predictor", values, list(losses), higher_is_better=True)
-    return _figures(data, p_diverge)
+def held_out_figures(score: np.ndarray, p_diverge: np.ndarray | None, losses: Sequence[float | None],
+                     quality: np.ndarray | None = None) -> dict[str, Any]:
+    """The figures of one held-out set: ``score`` higher is better; ``losses`` None = diverged; ``quality``: the
+    predicted quality alone (the loss prediction), whose tau is reported as ``kendall_tau_quality``."""
+    out = _figures(_data("predictor", score, losses), p_diverge)
+    if quality is not None:
+        q = evaluate_data(_data("quality", quality, losses), n_boot=0)
+        out.update(kendall_tau_quality=q.kendall_tau, tau_top10_quality=q.tau_top10)
+    return out
+
+
+def _data(name: str, values: np.ndarray, losses: Sequence[float | None]) -> ProxyData:
+    finite = [float(v) if math.isfinite(v) else None for v in values]  # a non-finite prediction is a failure
+    return ProxyData.from_values(name, finite, list(losses), higher_is_better=True)
 
 
 def _figures(data: ProxyData, p_diverge: np.ndarray | None) -> dict[str, Any]:
@@ -101,7 +112,8 @@ def _figures(data: ProxyData, p_diverge: np.ndarray | None) -> dict[str, Any]:
     return {"kendall_tau": m.kendall_tau, "tau_top10": m.tau_top10, "divergence_auc": m.divergence_auc,
             "auc_p_diverge": auc_p, "top1_ppl": pick if pick is not None and math.isfinite(pick) else None,
             "top1_diverged": pick is not None and math.isinf(pick), "top1_percentile": pct,
-            "top10_diverged": m.top10_diverged, "n_test": len(losses)}
+            "top10_diverged": m.top10_diverged, "n_test": len(losses), "kendall_tau_quality": None,
+            "tau_top10_quality": None}
 
 
 def _splits(n: int, labels: int | str, repeats: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -140,7 +152,7 @@ def learning_curve(data: LabelledData, proxies: Sequence[str], *, labels: Sequen
                 pred = model.predict(data.X[test])
                 point.repeats.append({"repeat": r, "n_train": len(train),
                                       **held_out_figures(pred.score, pred.p_diverge,
-                                                         [data.losses[i] for i in test])})
+                                                         [data.losses[i] for i in test], pred.quality)})
             done += 1
             if progress:
                 progress(done, total)
@@ -162,8 +174,7 @@ def baseline_figures(spec: str, data: LabelledData, scores: Mapping[str, Mapping
             targets = {data.archs[i].canonical_id: data.losses[i] for i in test}
             held = {a: scores[a] for a in targets if a in scores}
             rows.append(_figures(collect(spec, held, targets), None))
-        out.append({"labels": lab, **{k: _mean([r[k] for r in rows]) for k in FIGURES if k != "auc_p_diverge"},
-                    "auc_p_diverge": None, "top1_ppl_median": _median_ppl([r["top1_ppl"] for r in rows]),
+        out.append({"labels": lab, **{k: _mean([r[k] for r in rows]) for k in FIGURES}, "top1_ppl_median": _median_ppl([r["top1_ppl"] for r in rows]),
                     "top1_diverged": sum(bool(r["top1_diverged"]) for r in rows)})
     return out
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 COLUMNS = (("labels", "labels"), ("n_train", "fitted on"), ("kendall_tau", "tau"), ("tau_top10", "tau top10%"),
+           ("kendall_tau_quality", "tau(loss)"), ("tau_top10_quality", "top10%(loss)"),
            ("divergence_auc", "AUC(score)"), ("auc_p_diverge", "AUC(p_div)"), ("top1_ppl_median", "top-1 ppl"),
            ("top1_percentile", "top-1 pct"), ("top10_diverged", "top10 div"))
 PANELS = (("kendall_tau", "Kendall tau (trained cells)"), ("tau_top10", "tau within the best 10%"),
@@ -27,7 +28,7 @@ def _fmt(key: str, v: Any) -> str:
         return f"{100 * v:.1f}%"
     if key == "top10_diverged":
         return f"{v:.1f}"
-    return f"{v:+.3f}" if key in ("kendall_tau", "tau_top10") else f"{v:.3f}"
+    return f"{v:+.3f}" if key.startswith(("kendall_tau", "tau_top10")) else f"{v:.3f}"
 
 
 def rows(curve: Mapping[str, Any]) -> list[list[str]]:

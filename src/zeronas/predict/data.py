@@ -20,6 +20,7 @@ from zeronas.proxies.runner import Score
 # weaker than the logit NTK it varies; the default feature set leaves it out (name it with --proxies to use it).
 EXPENSIVE = frozenset({"ntk_cond_loss", "ntk_trace_loss"})
 ROW = "predictor"
+QUALITY_ROW = "predictor_quality"
 TRAINABLE_ROW = "predictor_trainable"
 
 
@@ -113,8 +114,10 @@ def labelled_data(archs: Sequence[Architecture], scores: Mapping[str, Mapping[st
 
 def predictor_rows(model: Predictor, archs: Sequence[Architecture],
                    scores: Mapping[str, Mapping[str, Score]]) -> dict[str, ProxyData]:
-    """Rows ``predictor`` (the ranking score) and ``predictor_trainable`` (``1 - p_diverge``) for the report.
-    A cell whose features are incomplete is ``missing`` in both; seconds are the sum of the feature proxies'."""
+    """Rows for the report: ``predictor`` (the ranking score, ``quality * (1 - p_diverge)``),
+    ``predictor_quality`` (the predicted quality alone: the loss prediction) and ``predictor_trainable``
+    (``1 - p_diverge``). A cell whose features are incomplete is ``missing`` in each; seconds are the sum of the
+    feature proxies'."""
     X, complete = feature_matrix([a.cell for a in archs], [scores.get(a.canonical_id, {}) for a in archs],
                                  model.proxies, model.structure)
     pred = model.predict(X[complete]) if complete.any() else None
@@ -123,11 +126,11 @@ def predictor_rows(model: Predictor, archs: Sequence[Architecture],
     seconds = tuple(sum(scores[a.canonical_id][p].seconds for p in model.proxies) if c else None
                     for a, c in zip(archs, complete))
     rows = {}
-    for name in (ROW, TRAINABLE_ROW):
+    for name in (ROW, QUALITY_ROW, TRAINABLE_ROW):
         values: list[float | None] = [None] * len(archs)
         statuses = [MISSING] * len(archs)
         if pred is not None:
-            column = pred.score if name == ROW else 1.0 - pred.p_diverge
+            column = {ROW: pred.score, QUALITY_ROW: pred.quality, TRAINABLE_ROW: 1.0 - pred.p_diverge}[name]
             for pos, i in enumerate(np.flatnonzero(complete)):
                 v = float(column[pos])
                 values[i], statuses[i] = (v, "ok") if np.isfinite(v) else (None, "nan")

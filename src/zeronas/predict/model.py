@@ -69,6 +69,8 @@ class TreeParams:
     bagging_fraction: float = 0.8
     feature_fraction: float = 0.8
     threads: int = 1
+    cv_folds: int = 5  # the number of trees is chosen by k-fold CV on the labelled cells; 0 or 1: always `rounds`
+    cv_step: int = 10
 
     def leaf_size(self, n_rows: int) -> int:
         """``min_data_in_leaf`` for ``n_rows`` training rows: the setting, but at most a tenth of the rows (at
@@ -101,7 +103,7 @@ class Predictor:
     seed: int
     scoring_config: dict[str, Any]
     config_hash: str
-    regressor: str
+    regressor: str | None  # None: the prior alone (cross-validation chose no tree)
     classifier: str | None
     p_diverge_constant: float
     goodness_mean: float
@@ -161,26 +163,14 @@ class Predictor:
         start = _prior_z(X[trained], list(proxies), prior, prior_higher_is_better, prior_values)
         # goodness target: normal scores of the loss rank, best (lowest loss) highest
         u = (stats.rankdata(y) - 0.5) / len(y)
-        if objective == "regression":
-            data = lgb.Dataset(X[trained], -stats.norm.ppf(u), feature_name=_safe_names(names),
-                               init_score=start, free_raw_data=False)
-            booster = lgb.train(params.lightgbm("regression", seed, len(trained)), data, params.rounds)
-        else:
-            grades = np.floor(QUALITY_GRADES * (1.0 - u) ** 2).astype(int).clip(0, QUALITY_GRADES - 1)
-            rng = np.random.default_rng(seed)
-            rows, labels, starts, groups = [], [], [], []
-            for _ in range(RANK_REPEATS):
-                perm = rng.permutation(len(trained))
-                rows.append(X[trained][perm])
-                labels.append(grades[perm])
-                starts.append(start[perm])
-                groups += [min(RANK_GROUP, len(perm) - i) for i in range(0, len(perm), RANK_GROUP)]
-            data = lgb.Dataset(np.vstack(rows), np.concatenate(labels), group=groups, init_score=np.concatenate(starts),
-                               feature_name=_safe_names(names), free_raw_data=False)
-            ranker = {**params.lightgbm("lambdarank", seed, len(trained)),
-                      "label_gain": [float(g) for g in range(QUALITY_GRADES)]}
-            booster = lgb.train(ranker, data, params.rounds)
-        goodness = booster.predict(X[trained]) + start
+        rounds, cv_taus = params.rounds, None
+        if params.cv_folds > 1 and len(trained) >= 2 * params.cv_folds:
+            rounds, cv_taus = _rounds_by_cv(X[trained], u, start, objective, params, seed, prior is not None)
+        booster = None
+        goodness = start.copy()
+        if rounds > 0:
+            booster = _fit_quality(X[trained], u, start, objective, params, seed, rounds, names)
+            goodness += booster.predict(X[trained])
         spread = float(np.std(goodness))
         classifier = None
         p_constant = float(diverged.mean())
@@ -190,11 +180,12 @@ class Predictor:
                                    params.classifier_rounds).model_to_string()
         return cls(proxies=list(proxies), structure=structure, objective=objective, seed=seed,
                    scoring_config=dict(scoring_config or {}), config_hash=config_hash,
-                   regressor=booster.model_to_string(), classifier=classifier, p_diverge_constant=p_constant,
+                   regressor=None if booster is None else booster.model_to_string(), classifier=classifier, p_diverge_constant=p_constant,
                    goodness_mean=float(np.mean(goodness)), goodness_std=spread if spread > 0 else 1.0,
                    loss_quantiles=[float(q) for q in np.quantile(y, np.linspace(0, 1, LOSS_QUANTILES))],
                    params={"trees": params.__dict__.copy(), "quality_grades": QUALITY_GRADES,
-                           "rank_group": RANK_GROUP, "rank_repeats": RANK_REPEATS},
+                           "rank_group": RANK_GROUP, "rank_repeats": RANK_REPEATS, "rounds": rounds,
+                           "cv_kendall_tau": cv_taus},
                    prior=prior, prior_higher_is_better=prior_higher_is_better, prior_values=prior_values,
                    training={"n_cells": len(X), "n_diverged": int(diverged.sum()), **(training or {})},
                    created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
@@ -211,8 +202,9 @@ class Predictor:
         if len(X) == 0:
             empty = np.zeros(0)
             return Prediction(empty, empty, empty, empty)
-        goodness = lgb.Booster(model_str=self.regressor).predict(X) + _prior_z(
-            X, self.proxies, self.prior, self.prior_higher_is_better, self.prior_values)
+        goodness = _prior_z(X, self.proxies, self.prior, self.prior_higher_is_better, self.prior_values)
+        if self.regressor is not None:
+            goodness = goodness + lgb.Booster(model_str=self.regressor).predict(X)
         quality = stats.norm.cdf((goodness - self.goodness_mean) / self.goodness_std)
         if self.classifier is not None:
             p = lgb.Booster(model_str=self.classifier).predict(X)
@@ -272,7 +264,7 @@ def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predi
         model = Predictor(proxies=list(data["proxies"]), structure=bool(data["structure"]),
                           objective=str(data["objective"]), seed=int(data["seed"]),
                           scoring_config=dict(data["scoring_config"]), config_hash=str(data["config_hash"]),
-                          regressor=str(data["regressor"]),
+                          regressor=None if data["regressor"] is None else str(data["regressor"]),
                           classifier=None if data["classifier"] is None else str(data["classifier"]),
                           p_diverge_constant=float(data["p_diverge_constant"]),
                           goodness_mean=float(data["goodness_mean"]), goodness_std=float(data["goodness_std"]),
@@ -301,19 +293,74 @@ def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predi
     return model
 
 
+def _fit_quality(X: np.ndarray, u: np.ndarray, start: np.ndarray, objective: str, params: TreeParams, seed: int,
+                 rounds: int, names: Sequence[str]) -> Any:
+    """The quality booster on trained rows ``X`` with loss-rank fractions ``u`` (0 = best) and initial scores."""
+    import lightgbm as lgb
+
+    if objective == "regression":
+        data = lgb.Dataset(X, -stats.norm.ppf(u), feature_name=_safe_names(names), init_score=start,
+                           free_raw_data=False)
+        return lgb.train(params.lightgbm("regression", seed, len(X)), data, rounds)
+    grades = np.floor(QUALITY_GRADES * (1.0 - u) ** 2).astype(int).clip(0, QUALITY_GRADES - 1)
+    rng = np.random.default_rng(seed)
+    rows, labels, starts, groups = [], [], [], []
+    for _ in range(RANK_REPEATS):
+        perm = rng.permutation(len(X))
+        rows.append(X[perm])
+        labels.append(grades[perm])
+        starts.append(start[perm])
+        groups += [min(RANK_GROUP, len(perm) - i) for i in range(0, len(perm), RANK_GROUP)]
+    data = lgb.Dataset(np.vstack(rows), np.concatenate(labels), group=groups, init_score=np.concatenate(starts),
+                       feature_name=_safe_names(names), free_raw_data=False)
+    ranker = {**params.lightgbm("lambdarank", seed, len(X)), "label_gain": [float(g) for g in range(QUALITY_GRADES)]}
+    return lgb.train(ranker, data, rounds)
+
+
+def _rounds_by_cv(X: np.ndarray, u: np.ndarray, start: np.ndarray, objective: str, params: TreeParams, seed: int,
+                  has_prior: bool) -> tuple[int, list[float]]:
+    """The number of trees (a multiple of ``cv_step`` up to ``rounds``; 0 = the prior alone, only with a prior)
+    with the best mean Kendall tau on held-out folds of the labelled trained cells, and those taus. Labels only:
+    nothing outside the fitted sample is looked at."""
+    folds = np.random.default_rng(seed).permutation(len(X)) % params.cv_folds
+    steps = list(range(0 if has_prior else params.cv_step, params.rounds + 1, params.cv_step))
+    taus = np.zeros((params.cv_folds, len(steps)))
+    names = [f"f{j}" for j in range(X.shape[1])]
+    for k in range(params.cv_folds):
+        fit, held = folds != k, folds == k
+        # the fold's own rank fractions, so that each fold's target is a proper normal-score transform
+        u_fit = (stats.rankdata(u[fit]) - 0.5) / fit.sum()
+        booster = _fit_quality(X[fit], u_fit, start[fit], objective, params, seed, params.rounds, names)
+        for j, n in enumerate(steps):
+            pred = start[held] + (booster.predict(X[held], num_iteration=n) if n > 0 else 0.0)
+            tau = stats.kendalltau(pred, -u[held])[0]
+            taus[k, j] = tau if np.isfinite(tau) else 0.0
+    mean = taus.mean(axis=0)
+    best = int(np.argmax(mean))
+    return steps[best], [float(t) for t in mean]
+
+
 def _prior_z(X: np.ndarray, proxies: Sequence[str], prior: str | None, higher_is_better: bool,
              values: Sequence[float]) -> np.ndarray:
-    """The prior's starting score of each row: the normal score of its rank among ``values`` (the training
-    cells' oriented prior scores, sorted); a failed prior score ranks below them all. Zeros without a prior."""
+    """The prior's starting score of each row: its normal score among ``values`` (the training cells' oriented
+    prior scores, sorted), interpolated between them and extended beyond them by at most 1 (a saturating
+    exponential), so that the prior keeps its own order even when only a few cells are labelled; a failed prior
+    score gets 1.5 below the lowest, below every other cell. Each row's value depends on that row alone. Zeros
+    without a prior."""
     if prior is None or not values:
         return np.zeros(len(X))
     column = X[:, 2 * list(proxies).index(prior)]
     oriented = column if higher_is_better else -column
     ref = np.asarray(values, dtype=float)
-    below = np.searchsorted(ref, oriented, "left") + np.searchsorted(ref, oriented, "right")
-    u = (below + 1.0) / (2.0 * len(ref) + 2.0)
-    u = np.where(np.isfinite(oriented), u, 0.5 / (len(ref) + 1.0))
-    return stats.norm.ppf(u)
+    z_ref = stats.norm.ppf((np.arange(len(ref)) + 1.0) / (len(ref) + 1.0))
+    span = ref[-1] - ref[0]
+    slope = (z_ref[-1] - z_ref[0]) / span if span > 0 and len(ref) > 1 else 1.0
+    z = np.interp(oriented, ref, z_ref)
+    with np.errstate(invalid="ignore", over="ignore"):
+        below = z_ref[0] - (1.0 - np.exp(-(ref[0] - oriented) * slope))  # within 1 of the lowest, never past it
+        above = z_ref[-1] + (1.0 - np.exp(-(oriented - ref[-1]) * slope))
+    z = np.where(oriented < ref[0], below, np.where(oriented > ref[-1], above, z))
+    return np.where(np.isfinite(oriented), z, z_ref[0] - 1.5)
 
 
 def _digest(body: dict[str, Any]) -> str:
