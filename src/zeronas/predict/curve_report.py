@@ -11,8 +11,10 @@ COLUMNS = (("labels", "labels"), ("n_train", "fitted on"), ("kendall_tau", "tau"
            ("kendall_tau_quality", "tau(loss)"), ("tau_top10_quality", "top10%(loss)"),
            ("divergence_auc", "AUC(score)"), ("auc_p_diverge", "AUC(p_div)"), ("top1_ppl_median", "top-1 ppl"),
            ("top1_percentile", "top-1 pct"), ("top10_diverged", "top10 div"))
-PANELS = (("kendall_tau", "Kendall tau (trained cells)"), ("tau_top10", "tau within the best 10%"),
-          ("divergence_auc", "divergence ROC-AUC"), ("top1_percentile", "top-1 pick: share of cells better"))
+PANELS = (("kendall_tau", "Kendall tau over trained cells (dotted: the loss prediction)"),
+          ("tau_top10", "tau within the best 10% (dotted: the loss prediction)"),
+          ("divergence_auc", "divergence ROC-AUC (dotted: of P(diverge))"),
+          ("top1_percentile", "top-1 pick: share of held-out cells better"))
 
 
 def _fmt(key: str, v: Any) -> str:
@@ -55,6 +57,14 @@ def markdown(curve: Mapping[str, Any]) -> str:
              f"{curve['folds']}-fold cross-validation); every figure on cells outside the fitted sample.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows(curve)]
+    lines += ["", "Columns: *labels* asked for and *fitted on* (the mean size of the fitted sample; `all` = 4/5 of the "
+              "cells, each fold in turn); *tau* and *tau top10%*: Kendall tau of the ranking score over the held-out "
+              "cells that trained, and within the best 10% of them; *tau(loss)*, *top10%(loss)*: the same for the "
+              "loss prediction alone (the score without its divergence factor); *AUC(score)*: divergence ROC-AUC of "
+              "the ranking score; *AUC(p_div)*: of the predicted probability of divergence; *top-1 ppl*: median test "
+              "perplexity of the top-1 pick (a diverged pick counts as infinite); *top-1 pct*: mean share of "
+              "held-out trained cells better than the pick (100% if it diverged); *top10 div*: mean number of "
+              "diverged cells among the top 10. Label-free baselines are measured on the same held-out cells."]
     return "\n".join(lines) + "\n\n![learning curve](curve.png)\n"
 
 
@@ -62,33 +72,37 @@ def curve_png(curve: Mapping[str, Any], dpi: int = 100) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 7), dpi=dpi)
+    fig = Figure(figsize=(11, 8), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 2)
     methods = curve["methods"]
     n_all = curve.get("n_cells", 0)
+    # the second measure of a panel, drawn dotted for the predictors: the loss prediction's tau, P(diverge)'s AUC
+    companions = {"kendall_tau": "kendall_tau_quality", "tau_top10": "tau_top10_quality",
+                  "divergence_auc": "auc_p_diverge"}
     for ax, (key, title) in zip(axes.flat, PANELS):
-        for method, points in methods.items():
-            xs, ys = [], []
-            for p in points:
-                x = p.get("n_train")
-                y = p.get(key)
-                if x is None or y is None:
+        for i, (method, points) in enumerate(methods.items()):
+            color = f"C{i % 10}"
+            baseline = method in curve.get("baselines", [])
+            for k, style in ((key, "-"), (companions.get(key), ":")):
+                if k is None:
                     continue
-                xs.append(x)
-                ys.append(y)
-            if not xs:
-                continue
-            if method in curve.get("baselines", []):  # label-free: one level, drawn across the whole axis
-                ax.axhline(float(sum(ys) / len(ys)), linestyle="--", linewidth=1, label=method)
-            else:
-                ax.plot(xs, ys, marker="o", label=method)
+                xs = [p["n_train"] for p in points if p.get("n_train") is not None and p.get(k) is not None]
+                ys = [p[k] for p in points if p.get("n_train") is not None and p.get(k) is not None]
+                if not xs:
+                    continue
+                if baseline:  # label-free: one level, drawn across the whole axis
+                    ax.axhline(float(sum(ys) / len(ys)), color=color, linestyle="--", linewidth=1, label=method)
+                else:
+                    label = method if style == "-" else f"{method}: {'P(diverge)' if k == 'auc_p_diverge' else 'loss'}"
+                    ax.plot(xs, ys, marker="o" if style == "-" else ".", linestyle=style, color=color, label=label)
         ax.set_xscale("log")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel(f"labelled cells fitted on (of {n_all})", fontsize=8)
         ax.grid(True, alpha=0.3)
-    axes.flat[0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
