@@ -83,6 +83,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                        help="JSON file of ScoringConfig fields."),
             device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the config's)."),
             no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+            as_json: bool = typer.Option(False, "--json", help="Print one JSON object describing the fit."),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Fit a predictor of test loss and of divergence on labelled cells; scores the store lacks are computed."""
     from zeronas.cli import fail, out
@@ -105,6 +106,12 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     except _errors() as exc:
         raise fail(str(exc).strip('"'))
     t = model.training
+    if as_json:
+        print(json.dumps({"model": str(out_path), "objective": objective, "prior": model.prior,
+                          "n_cells": t["n_cells"], "n_diverged": t["n_diverged"], "features": model.features,
+                          "trees": model.params["rounds"], "cv_kendall_tau": model.params["cv_kendall_tau"],
+                          "seconds": round(seconds, 3), "config_hash": model.config_hash}))
+        return
     out.print(f"fitted a {objective} predictor (prior {model.prior or 'none'}) on {t['n_cells']} labelled cells ({t['n_diverged']} diverged) with "
               f"{len(model.features)} features in {seconds:.1f} s; wrote {out_path} (config {model.config_hash})",
               highlight=False, markup=False)
