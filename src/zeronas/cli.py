@@ -28,7 +28,11 @@ EXIT_BAD_INPUT = 2
 
 
 def fail(message: str) -> "typer.Exit":
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    """Print ``error: MESSAGE`` on stderr and return the exit (code 2) to raise. The message is printed as plain
+    text: it may hold user input or exception text, whose brackets are not markup."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code=EXIT_BAD_INPUT)
 
 
@@ -155,8 +159,9 @@ def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON
 def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, or a benchmark id."),
               proxies: str = typer.Option("zen,ntk_cond,ntk_trace,gradscore", "--proxies", "-p",
                                           help="Comma-separated proxy names (see `zeronas proxies`)."),
-              seed: int = typer.Option(0, "--seed", help="Seed of the weights, the probe batch and the noise."),
-              device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+              seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weights, the probe batch and the "
+                                                                      "noise (default 0)."),
+              device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda, cuda:1, ..."),
               batch_size: Optional[int] = typer.Option(None, "--batch-size"),
               seq_len: Optional[int] = typer.Option(None, "--seq-len"),
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
@@ -175,7 +180,7 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
                           "config": config.to_dict(), "config_hash": config.config_hash(),
                           "scores": {n: s.to_dict() for n, s in results.items()}}))
         return
-    table = Table(title=f"{spec} (config {config.config_hash()}, seed {seed})")
+    table = Table(title=f"{spec} (config {config.config_hash()}, seed {config.seed})")
     for col in ("proxy", "value", "status", "seconds", "message"):
         table.add_column(col)
     for n, s in results.items():
@@ -183,19 +188,27 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
     out.print(table)
 
 
-def _scoring_config(seed: int, device: str, batch_size: Optional[int], seq_len: Optional[int],
+def _scoring_config(seed: Optional[int], device: Optional[str], batch_size: Optional[int], seq_len: Optional[int],
                     config_file: Optional[Path] = None):
-    """The default scoring config, or a JSON file's, with command-line overrides on top."""
+    """The default scoring config, or a JSON file's, with the command-line options that were given on top (an
+    option left out never overrides the file). Checked here, device included: a bad config stops the command
+    before anything is scored or stored."""
     from zeronas.proxies import ScoringConfig
+    from zeronas.proxies.config import ConfigError
+    from zeronas.proxies.device import check_config
 
     base = ScoringConfig()
     if config_file is not None:
         try:
             base = ScoringConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
             raise fail(f"{config_file}: not a scoring config: {exc}")
-    changes = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
-    return base.with_(seed=seed, device=device, **changes)
+    changes = {k: v for k, v in {"seed": seed, "device": device, "batch_size": batch_size,
+                                 "seq_len": seq_len}.items() if v is not None}
+    try:
+        return check_config(base.with_(**changes))
+    except ConfigError as exc:
+        raise fail(f"{config_file}: {exc}" if config_file is not None else str(exc))
 
 
 @app.command("evaluate")
@@ -214,8 +227,10 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                               "status timeout."),
                  executor: str = typer.Option("local", "--executor", help="local or ray."),
                  address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
-                 seed: int = typer.Option(0, "--seed", help="Scoring seed (weights, probe batch, noise)."),
-                 device: str = typer.Option("cpu", "--device"),
+                 seed: Optional[int] = typer.Option(None, "--seed", help="Scoring seed (weights, probe batch, "
+                                                                         "noise; default 0, or the config file's)."),
+                 device: Optional[str] = typer.Option(None, "--device", help="cpu (default, or the config "
+                                                                             "file's), cuda, cuda:1, ..."),
                  batch_size: Optional[int] = typer.Option(None, "--batch-size"),
                  seq_len: Optional[int] = typer.Option(None, "--seq-len"),
                  config_file: Optional[Path] = typer.Option(None, "--scoring-config",
@@ -237,6 +252,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     from zeronas.predict.model import PredictorError
     from zeronas.report import format_table, rich_table
     from zeronas.run.executor import ExecutorError
+    from zeronas.proxies.config import ConfigError
     from zeronas.store import StoreError
 
     names = [n.strip() for n in proxies.split(",") if n.strip()] if proxies else None
@@ -246,7 +262,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             workers=workers, timeout_s=timeout, config=_scoring_config(seed, device, batch_size, seq_len, config_file),
             executor=executor, ray_address=address, progress=not quiet, score=not no_score,
             report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
-    except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, KeyError,
+    except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, ConfigError, KeyError,
             FileNotFoundError) as exc:
         raise fail(str(exc).strip('"'))
     in_sample = evaluation.meta.get("predictor_in_sample", 0)
@@ -284,9 +300,11 @@ def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a
               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Train a cell with the NAS-Bench-NLP protocol on PTB and report validation and test perplexity."""
     from zeronas.data.corpus import CorpusError, load_corpus
+    from zeronas.proxies.device import check_device
     from zeronas.train import CheckpointError, TrainConfig, train
 
     try:
+        check_device(device)
         cell = resolve_cell(spec)
         changes = {k: v for k, v in {"epochs": epochs, "max_steps": steps}.items() if v is not None}
         config = (TrainConfig.quick(seed=seed, device=device, **changes) if quick
@@ -346,18 +364,12 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
 
     from zeronas.run.executor import ExecutorError
     from zeronas.search import SearchError, ground_truth_for, run_search
+    from zeronas.proxies.config import ConfigError
     from zeronas.store import StoreError
 
     config = None
-    if config_file is not None:
-        try:
-            raw = json.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raw = {}  # _scoring_config reports the problem
-        raw = raw if isinstance(raw, dict) else {}
-        config = _scoring_config(int(raw.get("seed", 0)), str(raw.get("device", "cpu")), None, None, config_file)
-    elif algorithm != "prune":
-        config = _scoring_config(0, "cpu", None, None)
+    if config_file is not None or algorithm != "prune":
+        config = _scoring_config(None, None, None, None, config_file)
     bar = Progress(TextColumn(f"[bold]{algorithm}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                    TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=err, disable=quiet,
                    transient=True)
@@ -374,7 +386,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
                                 time_budget=time_budget, seed=seed, store=store, benchmark=benchmark,
                                 workers=workers, timeout_s=timeout, config=config, progress=progress,
                                 predictor=predictor)
-    except (SearchError, ExecutorError, StoreError, KeyError) as exc:
+    except (SearchError, ExecutorError, StoreError, ConfigError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
     rows = result.entries(top, ground_truth_for(result))
     if as_json:

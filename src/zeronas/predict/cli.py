@@ -19,16 +19,9 @@ DEFAULT_BASELINES = "hidden_cov,hidden_cov!state_escape,params,n_blend"
 
 def _config(config_file: Optional[Path], device: Optional[str]):
     """The scoring config: the default or a JSON file's, as written (``--device`` replaces its device only)."""
-    from zeronas.cli import fail
-    from zeronas.proxies import ScoringConfig
+    from zeronas.cli import _scoring_config
 
-    base = ScoringConfig()
-    if config_file is not None:
-        try:
-            base = ScoringConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise fail(f"{config_file}: not a scoring config: {exc}")
-    return base.with_(device=device) if device else base
+    return _scoring_config(None, device, None, None, config_file)
 
 
 def _labelled(ground_truth: str, labels: Optional[int], seed: int, proxies: Optional[str], structure: bool,

@@ -34,7 +34,7 @@ class ProxySpec:
 
 
 _REGISTRY: dict[str, ProxySpec] = {}
-_INFRA = {"registry", "context", "config", "runner", "weights"}
+_INFRA = {"registry", "context", "config", "device", "runner", "weights"}
 _discovered = False
 
 

@@ -39,12 +39,18 @@ from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.proxies.config import ScoringConfig
+from zeronas.proxies.device import check_config
 from zeronas.proxies.registry import get_proxy
 from zeronas.proxies.runner import Score, score_cell
 from zeronas.store import ResultStore, open_store
 
 EXECUTORS: tuple[str, ...] = ("local", "ray", "serial")
 _POLL_S = 1.0  # the longest the parent waits without looking at deadlines
+
+
+class SetupError(RuntimeError):
+    """A failure of the run's setup inside a worker (e.g. a proxy it has not registered): the run stops and no
+    score is stored, since it says nothing about the cell."""
 
 
 class ExecutorError(RuntimeError):
@@ -113,6 +119,12 @@ class _CellScorer:
         return True
 
     def score(self, recipe_json: str, proxies: Sequence[str]) -> dict[str, Score]:
+        for name in proxies:  # a proxy this process does not know is the setup's fault, not the cell's
+            try:
+                get_proxy(name)
+            except KeyError as exc:
+                raise SetupError(f"{exc.args[0]} (in a worker process: pass the module that registers it to the "
+                                 "workers, e.g. --plugin)") from None
         cell = parse_recipe(recipe_json, source="task")
         return score_cell(cell, proxies, self.config, self.corpus)
 
@@ -150,6 +162,8 @@ def _local_worker(conn: mpc.Connection, parent_pid: int, config_dict: dict[str, 
         task_id, recipe_json, proxies = message
         try:
             reply = ("result", task_id, scorer.score(recipe_json, proxies))
+        except SetupError as exc:
+            reply = ("setup_error", task_id, str(exc))
         except Exception as exc:  # noqa: BLE001 - outside any proxy (e.g. a bad recipe): a result of the cell
             reply = ("cell_error", task_id, f"{type(exc).__name__}: {exc}")
         try:
@@ -250,6 +264,8 @@ class _SerialPool:
         try:
             self._events.append(_Event("result", slot, task.task_id,
                                        self._scorer.score(task.recipe_json, task.proxies)))
+        except SetupError as exc:
+            self._events.append(_Event("setup_error", slot, task.task_id, str(exc)))
         except Exception as exc:  # noqa: BLE001 - as in a worker process
             self._events.append(_Event("cell_error", slot, task.task_id, f"{type(exc).__name__}: {exc}"))
 
@@ -322,6 +338,8 @@ class _RayPool:
             except ray.exceptions.RayTaskError as exc:  # the method raised
                 if kind == "ready":
                     events.append(_Event("init_error", slot, None, str(exc)))
+                elif isinstance(exc.as_instanceof_cause(), SetupError):
+                    events.append(_Event("setup_error", slot, task_id, str(exc).strip().splitlines()[-1]))
                 else:
                     events.append(_Event("cell_error", slot, task_id, str(exc).strip().splitlines()[-1]))
                 continue
@@ -425,6 +443,8 @@ def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
                 idle.append(ev.slot)
             elif ev.kind == "init_error":
                 raise ExecutorError(f"a worker could not start:\n{ev.payload}")
+            elif ev.kind == "setup_error":  # nothing is stored for it: the next run with a fixed setup scores it
+                raise ExecutorError(f"a worker cannot score: {ev.payload}")
             elif ev.kind in ("result", "cell_error"):
                 task, t0 = busy.pop(ev.slot)
                 if ev.kind == "result":
@@ -514,6 +534,7 @@ class WorkerPool:
                  executor: Literal["local", "ray", "serial"] = "local", ray_address: str | None = None,
                  imports: Sequence[str] = ()) -> None:
         _check_executor(executor, workers)
+        check_config(config)
         for module in imports:
             importlib.import_module(module)
         self.workers = _worker_count(executor, workers, ray_address)
@@ -576,7 +597,7 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     imports replace those arguments; its config must be ``config``); without one, workers start and stop here.
     """
     begin = time.monotonic()
-    config = config or ScoringConfig()
+    config = check_config(config or ScoringConfig())  # a bad config or device stops here, before any row
     if pool is not None:
         if pool.closed:
             raise ExecutorError("this worker pool is closed")

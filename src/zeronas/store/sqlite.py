@@ -265,7 +265,7 @@ class SQLiteStore:
         return row[0] if row else None
 
     def configs(self) -> dict[str, ScoringConfig]:
-        return {h: ScoringConfig.from_dict(json.loads(text))
+        return {h: ScoringConfig.from_dict(json.loads(text), validate=False)
                 for h, text in self._db.execute("SELECT config_hash, config_json FROM configs ORDER BY created_at")}
 
     def count(self, config: ScoringConfig | None = None) -> int:

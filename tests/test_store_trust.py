@@ -1,0 +1,128 @@
+"""A store that is never poisoned: setup errors (device, config, a proxy a worker lacks) stop the run before any
+row is written, the config file means what it says, and error text is never read as markup."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from zeronas.bench.nbnlp import Benchmark
+from zeronas.cli import app
+from zeronas.proxies import ScoringConfig
+from zeronas.proxies.config import ConfigError
+from zeronas.proxies.device import check_device
+from zeronas.proxies.registry import _REGISTRY, proxy
+from zeronas.run.executor import ExecutorError, score_many
+
+runner = CliRunner()
+
+
+def truth(tmp_path, n=3):
+    path = tmp_path / "truth.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["recipe", "test_loss"])
+        for a in Benchmark.nbnlp().sample(n, 1):
+            w.writerow([a.cell.to_json(), a.test_losses[0] if a.test_losses[0] is not None else ""])
+    return path
+
+
+def rows(db) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute("select count(*) from results").fetchone()[0]
+        except sqlite3.OperationalError:  # no table: nothing was ever written
+            return 0
+
+
+@pytest.mark.parametrize("device, message", [("tpu", "not a device torch knows"), ("", "must name a device"),
+                                             ("cuda", "no usable CUDA GPU"), ("cuda:7", "CUDA")])
+def test_a_bad_device_stores_nothing_and_says_why(tmp_path, device, message):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: a missing one cannot be tested here")
+    db = tmp_path / "s.db"
+    res = runner.invoke(app, ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store",
+                              f"sqlite:///{db}", "--workers", "1", "--device", device, "-q"])
+    assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output
+    assert rows(db) == 0
+    # the same store then scores normally on the CPU: nothing was poisoned
+    ok = runner.invoke(app, ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store",
+                             f"sqlite:///{db}", "--workers", "1", "--json", "-q"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["proxies"]["params"]["n_failed"] == 0 and rows(db) == 3
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("batch_size", 0, "'batch_size' must be a positive integer"),
+    ("batch_size", -3, "'batch_size' must be a positive integer"),
+    ("hidden_size", "big", "'hidden_size' must be a positive integer"),
+    ("n_layers", True, "'n_layers' must be a positive integer"),
+    ("seed", -1, "'seed' must be an integer"),
+    ("zen_alpha", 0, "'zen_alpha' must be a positive number"),
+    ("corpus", "wiki", "'corpus' must be one of"),
+    ("colour", "red", "unknown scoring config field(s): colour"),
+])
+def test_a_nonsense_config_is_refused_naming_the_field(tmp_path, field, value, message):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({field: value}))
+    db = tmp_path / "s.db"
+    res = runner.invoke(app, ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store",
+                              f"sqlite:///{db}", "--scoring-config", str(cfg), "-q"])
+    assert res.exit_code == 2 and message in res.output and str(cfg) in res.output
+    assert rows(db) == 0
+    with pytest.raises(ConfigError, match=field):
+        ScoringConfig.from_dict({field: value})
+
+
+def test_the_config_files_seed_and_device_are_kept(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"seed": 5, "device": "cpu", "batch_size": 4, "seq_len": 8, "emb_size": 16,
+                               "hidden_size": 24, "ntk_batch": 4}))
+    args = ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store",
+            f"sqlite:///{tmp_path / 's.db'}", "--workers", "1", "--scoring-config", str(cfg), "--json", "-q"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["config"]["seed"] == 5  # not the option's default
+    res = runner.invoke(app, args + ["--seed", "7"])  # an option that is given does override the file
+    assert json.loads(res.stdout)["config"]["seed"] == 7
+
+
+def test_a_proxy_a_worker_lacks_stops_the_run_without_a_row(tmp_path):
+    name = "_only_in_this_process"
+
+    @proxy(name, higher_is_better=True, needs_data=False, description="registered in the test process only")
+    def _only(ctx) -> float:  # pragma: no cover - never reached in a worker
+        return 1.0
+
+    try:
+        db = tmp_path / "s.db"
+        cells = [a.cell for a in Benchmark.nbnlp().sample(2, 3)]
+        with pytest.raises(ExecutorError, match=f"a worker cannot score: .*{name}"):
+            score_many(cells, [name], None, f"sqlite:///{db}", workers=1, executor="local", progress=False)
+        assert rows(db) == 0
+    finally:
+        del _REGISTRY[name]
+
+
+def test_check_device():
+    assert check_device("cpu") == "cpu"
+    with pytest.raises(ConfigError, match="not a device torch knows"):
+        check_device("gpu please")
+
+
+def test_markup_in_error_text_is_printed_as_text(tmp_path):
+    bad = tmp_path / "[" / "cell.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps({"[/bold]": {"op": "linear", "input": ["x", "h_prev_0"]},
+                               "h_new_0": {"op": "activation_tanh", "input": ["x"]}}))
+    res = runner.invoke(app, ["cell", "validate", str(bad)])
+    assert res.exit_code == 2, res.output
+    assert "[/bold]" in res.output and "Traceback" not in res.output and str(bad.parent) in res.output
