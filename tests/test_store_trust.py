@@ -126,3 +126,68 @@ def test_markup_in_error_text_is_printed_as_text(tmp_path):
     res = runner.invoke(app, ["cell", "validate", str(bad)])
     assert res.exit_code == 2, res.output
     assert "[/bold]" in res.output and "Traceback" not in res.output and str(bad.parent) in res.output
+
+
+def test_an_in_memory_store_keeps_what_it_scored(tmp_path):
+    res = runner.invoke(app, ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store",
+                              "sqlite:///:memory:", "--workers", "1", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    params = json.loads(res.stdout)["proxies"]["params"]
+    assert params["n_failed"] == 0 and params["n"] + params["n_diverged"] == 3
+
+
+def test_another_applications_sqlite_file_is_left_untouched(tmp_path):
+    from zeronas.store import StoreError, open_store
+
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("create table users (id integer primary key, name text)")
+        conn.execute("insert into users (name) values ('ada')")
+    conn.close()
+    before = other.read_bytes()
+    res = runner.invoke(app, ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store",
+                              f"sqlite:///{other}", "--workers", "1", "-q"])
+    assert res.exit_code == 2 and "another application" in res.output and "users" in res.output
+    assert other.read_bytes() == before and not (tmp_path / "app.db-wal").exists()
+    text = tmp_path / "notes.db"
+    text.write_text("not a database at all")
+    with pytest.raises(StoreError, match="not a SQLite database"):
+        open_store(f"sqlite:///{text}")
+    assert text.read_text() == "not a database at all"
+
+
+def test_a_read_only_open_reads_and_never_writes(tmp_path):
+    from zeronas.proxies.runner import Score
+    from zeronas.store import StoreError, open_store
+
+    db = tmp_path / "s.db"
+    args = ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store", f"sqlite:///{db}",
+            "--workers", "1", "--json", "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    before = db.read_bytes()
+    res = runner.invoke(app, args + ["--no-score"])  # --no-score opens the store read-only
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["proxies"]["params"]["n_failed"] == 0
+    with open_store(f"sqlite:///{db}", read_only=True) as st:
+        assert len(st.scores_table(ScoringConfig(), ["params"])) == 3
+        with pytest.raises(StoreError, match="read-only"):
+            st.put_cell("x", "{}", ScoringConfig(), [Score("params", 1.0, "ok")])
+        with pytest.raises(StoreError, match="read-only"):
+            st.delete(ScoringConfig())
+    assert db.read_bytes() == before
+    with pytest.raises(StoreError, match="no such results store"):
+        open_store(f"sqlite:///{tmp_path / 'absent.db'}", read_only=True)
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_report_and_limit_are_checked_before_any_scoring(tmp_path):
+    db = tmp_path / "s.db"
+    taken = tmp_path / "report.txt"
+    taken.write_text("mine")
+    base = ["evaluate", "--ground-truth", str(truth(tmp_path)), "--proxies", "params", "--store", f"sqlite:///{db}",
+            "--workers", "1", "-q"]
+    res = runner.invoke(app, base + ["--report", str(taken)])
+    assert res.exit_code == 2 and "exists and is not a folder" in res.output and taken.read_text() == "mine"
+    assert rows(db) == 0
+    res = runner.invoke(app, base + ["--limit", "-1"])
+    assert res.exit_code == 2 and "--limit must be 0 or more" in res.output and "Traceback" not in res.output

@@ -250,7 +250,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     from zeronas.evaluate import run_evaluation
     from zeronas.metrics import MetricsError
     from zeronas.predict.model import PredictorError
-    from zeronas.report import format_table, rich_table
+    from zeronas.report import ReportError, format_table, rich_table
     from zeronas.run.executor import ExecutorError
     from zeronas.proxies.config import ConfigError
     from zeronas.store import StoreError
@@ -262,8 +262,8 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             workers=workers, timeout_s=timeout, config=_scoring_config(seed, device, batch_size, seq_len, config_file),
             executor=executor, ray_address=address, progress=not quiet, score=not no_score,
             report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
-    except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, ConfigError, KeyError,
-            FileNotFoundError) as exc:
+    except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, ConfigError, ReportError,
+            KeyError, FileNotFoundError) as exc:
         raise fail(str(exc).strip('"'))
     in_sample = evaluation.meta.get("predictor_in_sample", 0)
     if in_sample:

@@ -10,13 +10,13 @@ from typing import Any, Sequence
 
 from zeronas import __version__
 from zeronas.bench.nbnlp import Architecture, Benchmark
-from zeronas.metrics import (ProxyMetrics, collect_all, evaluate_data, results_to_dict, spec_proxies,
+from zeronas.metrics import (MetricsError, ProxyMetrics, collect_all, evaluate_data, results_to_dict, spec_proxies,
                              targets_from_architectures)
 from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.run.executor import RunSummary, score_many
-from zeronas.store import open_store
+from zeronas.store import ResultStore, open_store
 
 DEFAULT_STORE = "sqlite:///zeronas.db"
 
@@ -58,7 +58,7 @@ class Evaluation:
 
 
 def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str] | None = None,
-                   limit: int | None = None, sample_seed: int = 0, store: str = DEFAULT_STORE,
+                   limit: int | None = None, sample_seed: int = 0, store: "str | ResultStore" = DEFAULT_STORE,
                    workers: int | None = None, timeout_s: float | None = None, config: ScoringConfig | None = None,
                    executor: str = "local", ray_address: str | None = None, progress: bool = True,
                    score: bool = True, n_boot: int = 1000, report_dir: str | Path | None = None,
@@ -82,17 +82,26 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
             get_proxy(m)
             if m not in members:
                 members.append(m)
+    if limit is not None and limit < 0:
+        raise MetricsError(f"--limit must be 0 or more, got {limit}")
+    if report_dir is not None:
+        from zeronas.report import check_report_dir
+
+        check_report_dir(report_dir)  # before the scoring, not after hours of it
     bench = load_ground_truth(ground_truth)
     archs = choose_architectures(bench, limit, sample_seed)
     run = None
-    if score:
-        run = score_many(archs, members, config, store, workers=workers, timeout_s=timeout_s, progress=progress,
-                         executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
-    st = open_store(store)
+    # one store for the scoring and the reading (a sqlite:///:memory: store lives only as long as it is open)
+    own = isinstance(store, (str, Path))
+    st = open_store(store, read_only=not score) if own else store
     try:
+        if score:
+            run = score_many(archs, members, config, st, workers=workers, timeout_s=timeout_s, progress=progress,
+                             executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
         table = st.scores_table(config, members)
     finally:
-        st.close()
+        if own:
+            st.close()
     chosen = {a.canonical_id for a in archs}
     scores = {cid: row for cid, row in table.items() if cid in chosen}
     targets = targets_from_architectures(archs)

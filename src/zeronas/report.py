@@ -12,6 +12,7 @@ import html
 import io
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,6 +278,25 @@ def _meta_items(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
         text = v if isinstance(v, str) else json.dumps(v, indent=2, sort_keys=True, default=str)
         items.append((k, text))
     return items
+
+
+def check_report_dir(directory: str | Path) -> Path:
+    """Create the report folder now (or check the existing one) and make sure it can be written, so that a bad
+    ``--report`` fails before any scoring instead of after it; :class:`ReportError` names the path."""
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise ReportError(f"--report {d}: exists and is not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"--report {d}: cannot create the folder: {exc.strerror or exc}") from None
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise ReportError(f"--report {d}: the folder is not writable")
+    return d
+
+
+class ReportError(ValueError):
+    """A report that cannot be written where asked."""
 
 
 def write_report(directory: str | Path, results: Mapping[str, ProxyMetrics],

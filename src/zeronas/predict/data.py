@@ -78,9 +78,9 @@ def score_and_read(archs: Sequence[Architecture], proxies: Sequence[str], config
     from zeronas.run.executor import score_many
     from zeronas.store import open_store
 
-    if score:
-        score_many(list(archs), list(proxies), config, store, **run)
-    with open_store(store) as st:
+    with open_store(store, read_only=not score) as st:  # one store for both (an in-memory one lives while open)
+        if score:
+            score_many(list(archs), list(proxies), config, st, **run)
         table = st.scores_table(config, list(proxies))
     return {a.canonical_id: table.get(a.canonical_id, {}) for a in archs}
 

@@ -60,7 +60,7 @@ class ResultStore(Protocol):
     def close(self) -> None: ...
 
 
-Opener = Callable[[str], ResultStore]
+Opener = Callable[..., ResultStore]  # opener(url) -> store; called with read_only=True for read-only opens
 _SCHEME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 _BACKENDS: dict[str, Opener] = {}
 
@@ -70,34 +70,35 @@ def register_backend(scheme: str, opener: Opener) -> None:
     _BACKENDS[scheme.lower()] = opener
 
 
-def _open_sqlite(url: str) -> ResultStore:
+def _open_sqlite(url: str, read_only: bool = False) -> ResultStore:
     from zeronas.store.sqlite import SQLiteStore, sqlite_path_from_url
 
-    return SQLiteStore(sqlite_path_from_url(url))
+    return SQLiteStore(sqlite_path_from_url(url), read_only=read_only)
 
 
 register_backend("sqlite", _open_sqlite)
 
 
-def open_store(url: str | Path | ResultStore) -> ResultStore:
-    """Open a store from a URL or a plain path (SQLite). A store object is returned as it is."""
+def open_store(url: str | Path | ResultStore, *, read_only: bool = False) -> ResultStore:
+    """Open a store from a URL or a plain path (SQLite). A store object is returned as it is. ``read_only``: for
+    commands that only read (a read-only file can be read; nothing is written, not even the schema)."""
     if isinstance(url, ResultStore) and not isinstance(url, (str, Path)):
         return url
     if isinstance(url, Path):
-        return _open_sqlite(f"sqlite:///{url}")
+        return _open_sqlite(f"sqlite:///{url}", read_only)
     if not isinstance(url, str) or not url.strip():
         raise StoreError(f"not a store URL: {url!r}")
     text = url.strip()
     if "://" not in text:
         if _SCHEME_LIKE.match(text):  # "sqlite:x.db", "postgres:..." are typos of URLs, not file names
             raise StoreError(f"not a store URL or path: {url!r} (a URL is scheme:///..., e.g. sqlite:///zeronas.db)")
-        return _open_sqlite(f"sqlite:///{text}")
+        return _open_sqlite(f"sqlite:///{text}", read_only)
     scheme = text.split("://", 1)[0].lower()
     opener = _BACKENDS.get(scheme)
     if opener is None:
         raise StoreError(f"unknown store URL scheme {scheme!r} in {url!r} (supported: "
                          f"{', '.join(s + '://' for s in sorted(_BACKENDS))}; or a plain file path for SQLite)")
-    return opener(text)
+    return opener(text, read_only=True) if read_only else opener(text)  # type: ignore[call-arg]
 
 
 def __getattr__(name: str):  # lazy: zeronas.store.sqlite imports StoreError from this module

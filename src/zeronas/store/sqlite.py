@@ -87,6 +87,45 @@ def sqlite_path_from_url(url: str) -> str:
     return path
 
 
+ZERONAS_TABLES = frozenset({"meta", "configs", "archs", "results"})
+
+
+def _refuse_foreign(path: str) -> None:
+    """Raise :class:`StoreError` if ``path`` is an existing file that is not a zeronas store (not SQLite, or a
+    database with other tables or without zeronas's schema version), before anything is written to it. An empty
+    or missing file is a new store."""
+    p = Path(path)
+    if not p.exists():
+        return
+    if not p.is_file():
+        raise StoreError(f"{path}: not a file")
+    if p.stat().st_size == 0:
+        return
+    try:
+        with open(p, "rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if header != b"SQLite format 3\x00":
+        raise StoreError(f"{path}: not a SQLite database, so not a zeronas results store; refusing to write to it")
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = None
+            if "meta" in tables:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                version = row[0] if row else None
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot read it as SQLite ({exc}); refusing to write to it") from None
+    if tables and (version is None or not tables <= ZERONAS_TABLES):
+        other = sorted(tables - ZERONAS_TABLES) or sorted(tables)
+        raise StoreError(f"{path}: a SQLite database of another application (tables {', '.join(other[:5])}), not a "
+                         "zeronas results store; refusing to write to it")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -121,15 +160,22 @@ class SQLiteStore:
     """A :class:`~zeronas.store.ResultStore` in one SQLite file (or in memory). Not shared across threads;
     several processes may open the same file (WAL; writers wait up to ``busy_timeout_s``)."""
 
-    def __init__(self, path: str | Path = MEMORY, *, busy_timeout_s: float = 60.0) -> None:
+    def __init__(self, path: str | Path = MEMORY, *, busy_timeout_s: float = 60.0, read_only: bool = False) -> None:
         self.path = str(path)
+        self.read_only = read_only
         if self.path != MEMORY:
-            parent = Path(self.path).expanduser().parent
+            self.path = str(Path(self.path).expanduser())
+            _refuse_foreign(self.path)  # before anything is written: another application's file stays untouched
+            if read_only:
+                self._open_read_only(busy_timeout_s)
+                return
+            parent = Path(self.path).parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"{self.path}: cannot create the folder {parent}: {exc}") from None
-            self.path = str(Path(self.path).expanduser())
+        elif read_only:
+            raise StoreError("an in-memory store cannot be opened read-only: it would be empty")
         try:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -140,7 +186,31 @@ class SQLiteStore:
                 self._db.execute("PRAGMA synchronous = NORMAL")  # durable across a killed process in WAL mode
             self._init_schema()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}") from None
+            hint = " (open it read-only to read it, e.g. evaluate --no-score)" if "readonly" in str(exc) else ""
+            raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}{hint}") from None
+
+    def _open_read_only(self, busy_timeout_s: float) -> None:
+        """Open an existing store for reading only: no journal switch, no schema, no writes (a read-only file or
+        folder is fine)."""
+        if not Path(self.path).is_file():
+            raise StoreError(f"{self.path}: no such results store")
+        uri = Path(self.path).resolve().as_uri()
+        row = None
+        # mode=ro reads a WAL store when its -shm file exists or can be made; in a read-only folder it cannot,
+        # and immutable=1 (no locking: right for a file nobody writes) reads it anyway
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                self._db = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=busy_timeout_s, isolation_level=None)
+                row = self._db.execute("SELECT value FROM meta WHERE key = ?", ("schema_version",)).fetchone()
+                break
+            except sqlite3.OperationalError as exc:
+                if "unable to open" not in str(exc) or "immutable" in query:
+                    raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}") from None
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}") from None
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {row[0] if row else None}, this zeronas reads version "
+                             f"{SCHEMA_VERSION}")
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def _init_schema(self) -> None:
@@ -153,6 +223,10 @@ class SQLiteStore:
         if row[0] != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: schema version {row[0]}, this zeronas reads version {SCHEMA_VERSION}")
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only; nothing can be written")
+
     def _transaction(self) -> "_Transaction":
         return _Transaction(self._db)
 
@@ -163,6 +237,7 @@ class SQLiteStore:
 
         Returns the number of result rows written. A row whose key is already stored is left as it is; with
         ``strict=True`` that raises :class:`StoreError` and nothing of the cell is written."""
+        self._writable()
         items = list(scores.items()) if isinstance(scores, Mapping) else [(s.proxy, s) for s in scores]
         for name, score in items:
             if name != score.proxy:
@@ -192,6 +267,7 @@ class SQLiteStore:
                statuses: Iterable[str] | None = None) -> int:
         """Explicitly forget results of one config (optionally only some proxies / statuses), so that a later
         run computes them again. Returns the number of rows deleted."""
+        self._writable()
         sql = "DELETE FROM results WHERE config_hash = ? AND seed = ?"
         params: list[object] = [config.config_hash(), config.seed]
         for column, values in (("proxy", proxies), ("status", statuses)):
