@@ -406,8 +406,12 @@ def test_pruning_drops_the_candidates_whose_removal_hurts_least() -> None:
         assert min(params_without[(i, c)] for c in dropped) >= max(params_without[(i, c)] for c in kept)
     assert rounds[-1]["left"] == 4 and not any(r["cut_short"] for r in rounds)
     # a budget of one round: every node keeps its most needed candidate at once
-    cut = prune(net, scorer, "params", Budget(cells=1), fraction=0.5)
+    first = rounds[0]["trials"]
+    cut = prune(net, scorer, "params", Budget(cells=first), fraction=0.5)
     assert len(cut[1]) == 1 and cut[1][0]["cut_short"] and cut[1][0]["left"] == 4
+    # less than one round: refused before anything is scored, not overrun
+    with pytest.raises(SearchError, match=f"scores {first} trial networks; a budget of {first - 1}"):
+        prune(net, scorer, "params", Budget(cells=first - 1), fraction=0.5)
     store.close()
 
 

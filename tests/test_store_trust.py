@@ -191,3 +191,68 @@ def test_report_and_limit_are_checked_before_any_scoring(tmp_path):
     assert rows(db) == 0
     res = runner.invoke(app, base + ["--limit", "-1"])
     assert res.exit_code == 2 and "--limit must be 0 or more" in res.output and "Traceback" not in res.output
+
+
+def test_bad_numbers_and_empty_lists_are_one_line_errors(tmp_path):
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    for args, text in ((["search", "--top", "-1", "--store", store, "-q"], "--top must be 0 or more"),
+                       (["search", "--seed", "-1", "--budget", "4", "--store", store, "-q"], "the seed must be"),
+                       (["search", "--proxy", " ", "--store", store, "-q"], "--proxy: no proxy named"),
+                       (["evaluate", "--proxies", "", "--store", store, "-q"], "--proxies: no proxy named")):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and text in res.output and "Traceback" not in res.output, (args, res.output)
+    assert rows(tmp_path / "s.db") == 0
+
+
+def test_named_cells_match_case_insensitively():
+    res = runner.invoke(app, ["cell", "show", "enas_ptb", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["canonical_id"] == json.loads(
+        runner.invoke(app, ["cell", "show", "ENAS_PTB", "--json"]).stdout)["canonical_id"]
+
+
+def test_a_huge_finite_loss_is_not_called_diverged(tmp_path):
+    from zeronas.metrics import ProxyData, evaluate_data
+    from zeronas.report import table_rows
+
+    data = ProxyData.from_values("p", [3.0, 2.0, 1.0], [1e308, 5.0, None], higher_is_better=True)
+    m = evaluate_data(data, n_boot=0)
+    assert m.top1_ppl == float("inf") and not m.top1_diverged
+    _, body = table_rows({"p": m})
+    assert "inf (loss too large)" in body[0] and "diverged" not in body[0].__str__().split("top")[0]
+    worse = evaluate_data(ProxyData.from_values("q", [3.0, 2.0], [None, 5.0], higher_is_better=True), n_boot=0)
+    assert worse.top1_diverged and "inf (diverged)" in table_rows({"q": worse})[1][0]
+
+
+def test_search_json_says_diverged(tmp_path):
+    bench = Benchmark.nbnlp()
+    res = runner.invoke(app, ["search", "--proxy", "params", "--algorithm", "random", "--budget", "40", "--top", "40",
+                              "--store", f"sqlite:///{tmp_path / 's.db'}", "--workers", "1", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    picks = json.loads(res.stdout)
+    assert any(p["diverged"] for p in picks)  # 40 random benchmark cells hold some that diverged
+    for p in picks:
+        arch = bench.get(p["canonical_id"])
+        assert p["diverged"] == arch.diverged and (p["test_ppl"] is None) == arch.diverged
+        assert p["test_loss"] == arch.mean_test_loss
+
+
+def test_report_markdown_shows_the_csv_name_as_code(tmp_path):
+    from zeronas.report import _markdown
+
+    text = _markdown({}, {}, {"ground_truth": "<img src=x onerror=alert(1)>.csv", "command": "a `b` c"})
+    assert "`<img src=x onerror=alert(1)>.csv`" in text and "``a `b` c``" in text
+
+
+def test_a_full_disk_is_a_store_error_that_keeps_earlier_cells(tmp_path):
+    from zeronas.proxies.runner import Score
+    from zeronas.store import StoreError, open_store
+
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as st:
+        cfg = ScoringConfig()
+        assert st.put_cell("a" * 40, "{}", cfg, [Score("params", 1.0, "ok")]) == 1
+        pages = st._db.execute("PRAGMA page_count").fetchone()[0]
+        st._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is now full
+        with pytest.raises(StoreError, match="cannot write the scores of b+: .*full"):
+            st.put_cell("b" * 40, "x" * 100_000, cfg, [Score("params", 2.0, "ok")])
+        assert list(st.scores_table(cfg, ["params"])) == ["a" * 40]

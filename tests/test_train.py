@@ -228,3 +228,22 @@ def test_quick_mode_runs_on_ptb():
     result = train(reference_cell("lstm"), TrainConfig.quick(max_steps=1, max_eval_tokens=600), progress=False)
     assert result.steps == 1 and result.corpus["name"] == "ptb" and result.corpus["vocab_size"] == 10000
     assert math.isfinite(result.test_loss) and abs(result.test_loss - math.log(10000)) < 1.0
+
+
+def test_a_checkpoint_missing_a_field_or_of_other_shapes_is_an_error(corpus, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    cell = reference_cell("rnn")
+    train(cell, CFG.replace(max_steps=1), corpus, checkpoint_dir=ckpt, progress=False)
+    path = ckpt / CHECKPOINT_FILE
+    saved = load_checkpoint(path)
+    without = {k: v for k, v in saved.items() if k != "model"}
+    torch.save(without, path)
+    with pytest.raises(CheckpointError, match="field 'model' is missing") as err:
+        train(cell, CFG.replace(max_steps=2), corpus, checkpoint_dir=ckpt, progress=False)
+    assert str(path) in str(err.value)
+    wrong = dict(saved)
+    wrong["model"] = {k: torch.zeros(3, 3) for k in saved["model"]}
+    torch.save(wrong, path)
+    with pytest.raises(CheckpointError, match="does not fit this cell and config") as err:
+        train(cell, CFG.replace(max_steps=2), corpus, checkpoint_dir=ckpt, progress=False)
+    assert str(path) in str(err.value)

@@ -40,7 +40,7 @@ def resolve_cell(spec: str) -> Cell:
     """A cell from a recipe file, a reference name (rnn, lstm, gru), or a benchmark canonical id / arch_sha1."""
     from zeronas.cells.named import get_named_cell, list_named_cells
 
-    if spec in list_named_cells():
+    if spec.casefold() in {n.casefold() for n in list_named_cells()}:  # enas_ptb finds ENAS_PTB
         return get_named_cell(spec)
     path = Path(spec)
     if path.exists() or spec.endswith(".json"):
@@ -255,7 +255,9 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     from zeronas.proxies.config import ConfigError
     from zeronas.store import StoreError
 
-    names = [n.strip() for n in proxies.split(",") if n.strip()] if proxies else None
+    names = [n.strip() for n in proxies.split(",") if n.strip()] if proxies is not None else None
+    if names is not None and not names:
+        raise fail("--proxies: no proxy named (leave the option out to evaluate every registered proxy)")
     try:
         evaluation = run_evaluation(
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
@@ -380,6 +382,10 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
         bar.update(task, completed=done, total=total, best=shown)
 
     guards = [g.strip() for g in guard.split(",") if g.strip()] if guard else []
+    if top < 0:
+        raise fail(f"--top must be 0 or more, got {top}")
+    if proxy is not None and not proxy.strip():
+        raise fail("--proxy: no proxy named")
     try:
         with bar:
             result = run_search(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
@@ -400,8 +406,12 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
     for row in rows:
         scores = ", ".join(f"{m} {v['value']:.6g}" if v["status"] == "ok" else f"{m} {v['status']}"
                            for m, v in row["scores"].items())
-        ppl = "-" if not row.get("in_benchmark") else ("diverged" if row["test_ppl"] is None
-                                                         else f"{row['test_ppl']:.1f}")
+        if not row.get("in_benchmark"):
+            ppl = "-"
+        elif row["diverged"]:
+            ppl = "diverged"
+        else:
+            ppl = f"{row['test_ppl']:.1f}" if row["test_ppl"] is not None else f"inf (loss {row['test_loss']:.3g})"
         table.add_row(str(row["rank"]), row["canonical_id"], scores, ppl)
     out.print(table)
     for row in rows:

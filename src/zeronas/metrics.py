@@ -144,6 +144,7 @@ class ProxyMetrics:
     top_fraction: float = 0.1
     top1_arch: str | None = None
     top10_diverged: int = 0
+    top1_diverged: bool = False  # the top-1 pick diverged (an infinite top1_ppl can also be a finite, huge loss)
     n_top: int = 0  # cells behind tau_top10
     n_scored: int = 0  # |S|
     n_diverged: int = 0  # diverged cells in S
@@ -162,7 +163,8 @@ class ProxyMetrics:
             ci = getattr(self, key)
             d[key] = None if ci is None else [ci[0], ci[1]]
         d.update(precision_at_k=self.precision_at_k, k=self.k, top_fraction=self.top_fraction,
-                 top1_arch=self.top1_arch, top10_diverged=self.top10_diverged, n_top=self.n_top,
+                 top1_arch=self.top1_arch, top10_diverged=self.top10_diverged,
+                 top1_diverged=self.top1_diverged, n_top=self.n_top,
                  n_scored=self.n_scored, n_diverged=self.n_diverged, n_total=self.n_total,
                  n_failed_diverged=self.n_failed_diverged, members=list(self.members),
                  gates=list(self.gates))
@@ -496,10 +498,12 @@ def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10
     top1_ppl = top10_ppl = precision = None
     top1_arch = None
     top10_div = 0
+    top1_div = False
     k = 0
     if n_scored:
         first = order[0]
         top1_ppl = _ppl(loss[first])
+        top1_div = not bool(finite[first])
         top1_arch = data.arch_ids[s_idx[first]]
         picks = order[:min(top_n, n_scored)]
         top10_div = int((~finite[picks]).sum())
@@ -522,7 +526,7 @@ def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10
         tau_top10=tau_top, top1_ppl=top1_ppl, top10_mean_ppl=top10_ppl, divergence_auc=auc, n=int(finite.sum()),
         n_failed=n_failed, seconds_per_arch=seconds_per_arch, kendall_tau_ci=tau_ci, spearman_ci=rho_ci,
         tau_top10_ci=tau_top_ci, divergence_auc_ci=auc_ci, precision_at_k=precision, k=k, top_fraction=top_fraction,
-        top1_arch=top1_arch, top10_diverged=top10_div, n_top=n_top, n_scored=n_scored, n_diverged=n_div,
+        top1_arch=top1_arch, top10_diverged=top10_div, top1_diverged=top1_div, n_top=n_top, n_scored=n_scored, n_diverged=n_div,
         n_total=n_total, n_failed_diverged=n_failed_diverged, members=data.members,
         gates=data.gates)
 

@@ -76,10 +76,12 @@ def _with_ci(x: float | None, ci: tuple[float, float] | None) -> str:
     return f"{x:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci is not None else f"{x:.3f}"
 
 
-def _ppl(x: float | None) -> str:
+def _ppl(x: float | None, diverged: bool = True) -> str:
     if x is None:
         return DASH
-    return "inf (diverged)" if math.isinf(x) else f"{x:.1f}"
+    if math.isinf(x):  # a diverged pick, or a finite loss too large for exp (e.g. 1e308 nats)
+        return "inf (diverged)" if diverged else "inf (loss too large)"
+    return f"{x:.1f}"
 
 
 def _cells(m: ProxyMetrics) -> dict[str, str]:
@@ -93,7 +95,7 @@ def _cells(m: ProxyMetrics) -> dict[str, str]:
         "rho": _with_ci(m.spearman, m.spearman_ci),
         "tau_top": _with_ci(m.tau_top10, m.tau_top10_ci),
         "precision": DASH if m.precision_at_k is None else f"{m.precision_at_k:.3f} (k={m.k})",
-        "top1": _ppl(m.top1_ppl),
+        "top1": _ppl(m.top1_ppl, m.top1_diverged),
         "top10": top10,
         "auc": _with_ci(m.divergence_auc, m.divergence_auc_ci),
         "n": str(m.n),
@@ -332,13 +334,21 @@ def write_report(directory: str | Path, results: Mapping[str, ProxyMetrics],
     return ReportFiles(html_path, md_path, json_path, plots)
 
 
+def _md_code(text: str) -> str:
+    """``text`` as a markdown code span, fenced by more backticks than it holds in a row."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _markdown(results: Mapping[str, ProxyMetrics], plots: Mapping[str, Path], meta: Mapping[str, Any]) -> str:
     lines = ["# zeronas evaluation report", ""]
     for k, v in _meta_items(meta):
         if "\n" in v:
             lines += [f"- **{k}**:", "", "```json", v, "```", ""]
         else:
-            lines.append(f"- **{k}**: `{v}`" if k in ("command", "config_hash") else f"- **{k}**: {v}")
+            lines.append(f"- **{k}**: {_md_code(v)}")  # as code: a file name is never read as HTML or markdown
     lines += ["", "## Metrics", "", markdown_table(results), "", "## Definitions", ""]
     lines += [f"- **{term}**: {text}" for term, text in DEFINITIONS]
     lines += ["", "## Proxy value vs true test perplexity", ""]

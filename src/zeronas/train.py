@@ -472,16 +472,23 @@ def train(cell: Cell | dict | str, config: Optional[TrainConfig] = None, corpus:
         if ckpt is None:
             torch.manual_seed(config.seed)
         else:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            state = _Progress(**ckpt["progress"])
-            epochs = [EpochRecord(**e) for e in ckpt["epochs"]]
-            hidden = ([tuple(t.to(device) for t in layer) for layer in ckpt["hidden"]]
-                      if ckpt["hidden"] is not None else None)
-            torch.set_rng_state(ckpt["rng"]["cpu"])
-            if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
-                torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
-            length_gen.set_state(ckpt["rng"]["length"])
+            where = ckpt_path
+            try:  # a checkpoint without a field, or with tensors of other shapes, is named, never a traceback
+                model.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                state = _Progress(**ckpt["progress"])
+                epochs = [EpochRecord(**e) for e in ckpt["epochs"]]
+                hidden = ([tuple(t.to(device) for t in layer) for layer in ckpt["hidden"]]
+                          if ckpt["hidden"] is not None else None)
+                torch.set_rng_state(ckpt["rng"]["cpu"])
+                if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
+                    torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+                length_gen.set_state(ckpt["rng"]["length"])
+            except KeyError as exc:
+                raise CheckpointError(f"{where}: field {exc.args[0]!r} is missing from the checkpoint") from None
+            except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise CheckpointError(f"{where}: does not fit this cell and config: {first}") from None
             resumed_from = {"epoch": state.epoch, "step": state.step}
             if state.epoch > config.epochs or (config.max_steps is not None and state.step > config.max_steps):
                 raise CheckpointError(f"{ckpt_path}: the checkpoint is past this run's end (epoch {state.epoch}, "

@@ -118,23 +118,34 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_recipe(obj: Any, *, source: str = "recipe", name: str | None = None,
                  max_hidden_tuple_size: int = MAX_HIDDEN_TUPLE_SIZE) -> Cell:
-    """Parse a JSON string (or an already decoded mapping) and validate it as a cell."""
+    """Parse a JSON string (or an already decoded mapping) and validate it as a cell. From a string, the canonical
+    id is computed at once, so that a recipe too symmetric to identify is refused with the other input errors;
+    the generators, which build mappings and redraw such cells, meet it when they ask for the id."""
     if isinstance(obj, Cell):
         return obj
-    if isinstance(obj, (str, bytes)):
+    from_text = isinstance(obj, (str, bytes))
+    if from_text:
         try:
             obj = json.loads(obj, object_pairs_hook=_reject_duplicates)
         except RecipeError as exc:
             raise RecipeError(f"{source}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise RecipeError(f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise RecipeError(f"{source}: JSON nested too deeply to be a cell recipe") from None
     recipe = _check_shape(obj, source)
     k = _check_outputs(recipe, source, max_hidden_tuple_size)
     _check_inputs_defined(recipe, k, source)
     order = _topological_order(recipe, source)
     _check_inputs_used(recipe, k, source)
     _check_no_dead_nodes(recipe, k, source)
-    return Cell(recipe=recipe, hidden_tuple_size=k, order=order, name=name)
+    cell = Cell(recipe=recipe, hidden_tuple_size=k, order=order, name=name)
+    if from_text:  # user input (a file, a CSV line, a command line): a recipe whose id cannot be computed is
+        try:       # refused here, with its source named, not later wherever the id is first needed
+            cell.canonical_id
+        except RecipeError as exc:
+            raise RecipeError(f"{source}: {exc}") from None
+    return cell
 
 
 def _check_shape(obj: Any, source: str) -> dict[str, dict[str, Any]]:
@@ -272,21 +283,37 @@ def _subgraph_signatures(recipe: dict[str, dict[str, Any]]) -> dict[str, str]:
     It ignores sharing (two distinct but identical sub-trees hash alike); it only orders children,
     and the full serialization in :func:`_canonical_id` settles ties exactly."""
     sigs: dict[str, str] = {}
-
-    def sig(node: str) -> str:
-        if node not in recipe:
-            return node  # a cell input: x, h_prev_i
-        if node not in sigs:
-            spec = recipe[node]
-            child = [sig(c) for c in spec["input"]]
-            if OPS[spec["op"]].commutative:
-                child.sort()
-            sigs[node] = hashlib.sha1(f"{spec['op']}({','.join(child)})".encode()).hexdigest()
-        return sigs[node]
-
-    for node in recipe:
-        sig(node)
+    for node in _post_order(recipe):  # every input before the node: no recursion, however deep the cell
+        spec = recipe[node]
+        child = [sigs.get(c, c) for c in spec["input"]]  # a cell input (x, h_prev_i) is its own signature
+        if OPS[spec["op"]].commutative:
+            child.sort()
+        sigs[node] = hashlib.sha1(f"{spec['op']}({','.join(child)})".encode()).hexdigest()
     return sigs
+
+
+def _post_order(recipe: dict[str, dict[str, Any]]) -> list[str]:
+    """The nodes of an acyclic recipe, each after all of its inputs (iterative depth-first search)."""
+    done: set[str] = set()
+    order: list[str] = []
+    for root in recipe:
+        if root in done:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            node, i = stack[-1]
+            inputs = recipe[node]["input"]
+            if i < len(inputs):
+                stack[-1] = (node, i + 1)
+                child = inputs[i]
+                if child in recipe and child not in done:
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                if node not in done:
+                    done.add(node)
+                    order.append(node)
+    return order
 
 
 def _serialize(recipe: dict[str, dict[str, Any]], roots: list[str], sig, tie_order: dict[str, list[str]]) -> str:
@@ -303,15 +330,33 @@ def _serialize(recipe: dict[str, dict[str, Any]], roots: list[str], sig, tie_ord
             return sorted(inputs, key=sig)
         return list(inputs)
 
-    def visit(node: str) -> str:
-        if node not in recipe:
-            return node
-        if node in numbers:
-            return f"#{numbers[node]}"
-        numbers[node] = len(numbers)
-        refs = [visit(c) for c in children(node)]
-        parts.append(f"{numbers[node]}={recipe[node]['op']}({','.join(refs)})")
-        return f"#{numbers[node]}"
+    def visit(root: str) -> str:
+        """The recursive definition (number a node when first met, then its children in order, then emit it),
+        run on an explicit stack so that a long chain of nodes cannot exhaust Python's recursion limit."""
+        if root not in recipe:
+            return root
+        if root in numbers:
+            return f"#{numbers[root]}"
+        numbers[root] = len(numbers)
+        stack: list[tuple[str, list[str], list[str]]] = [(root, children(root), [])]
+        while True:
+            node, kids, refs = stack[-1]
+            if len(refs) < len(kids):
+                c = kids[len(refs)]
+                if c not in recipe:
+                    refs.append(c)
+                elif c in numbers:
+                    refs.append(f"#{numbers[c]}")
+                else:
+                    numbers[c] = len(numbers)
+                    stack.append((c, children(c), []))
+                continue
+            stack.pop()
+            parts.append(f"{numbers[node]}={recipe[node]['op']}({','.join(refs)})")
+            ref = f"#{numbers[node]}"
+            if not stack:
+                return ref
+            stack[-1][2].append(ref)
 
     tops = [visit(r) for r in roots]
     return ";".join(parts) + "|" + ",".join(tops)

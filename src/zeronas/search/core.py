@@ -285,8 +285,8 @@ class SearchResult:
 
     def entries(self, k: int, ground_truth: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The top ``k`` as JSON-ready dicts: recipe, canonical_id, scores, rank; with ``ground_truth``
-        (canonical id -> benchmark Architecture), cells of the benchmark also get ``test_ppl`` (None if
-        every run diverged)."""
+        (canonical id -> benchmark Architecture), cells of the benchmark also get ``diverged`` (every run
+        diverged), ``test_loss`` (None if so) and ``test_ppl`` (None if it diverged or is too large for a float)."""
         rows = []
         for rank, c in enumerate(self.top(k), start=1):
             row: dict[str, Any] = {
@@ -300,8 +300,10 @@ class SearchResult:
             if ground_truth is not None:
                 arch = ground_truth.get(c.canonical_id)
                 row["in_benchmark"] = arch is not None
-                if arch is not None:
+                if arch is not None:  # diverged: every run diverged; a finite loss too large for exp has no ppl
                     ppl = arch.test_ppl
+                    row["diverged"] = bool(arch.diverged)
+                    row["test_loss"] = arch.mean_test_loss
                     row["test_ppl"] = ppl if ppl is not None and math.isfinite(ppl) else None
             rows.append(row)
         return rows

@@ -55,6 +55,8 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
 
     ``predictor``: a model file of ``zeronas predict fit`` to rank by instead of a proxy (random search and
     evolution; the scoring config must be the one it was fitted on)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise SearchError(f"the seed must be an integer from 0 to 2**63-1, got {seed!r}")
     if algorithm not in ALGORITHMS:
         raise SearchError(f"unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
     try:

@@ -227,6 +227,10 @@ def prune(net: Supernet, scorer: Scorer, proxy: str, budget: Budget, *, fraction
     while any(len(c) > 1 for c in state):
         trials: list[tuple[int, Choice]] = [(i, c) for i, choices in enumerate(state) if len(choices) > 1
                                             for c in choices]
+        if not rounds and budget.cells is not None and len(trials) > budget.cells:
+            # a round is the unit of pruning: a budget below one round could only be overrun, so say it now
+            raise SearchError(f"one pruning round of this space scores {len(trials)} trial networks; a budget of "
+                              f"{budget.cells} cannot hold one (give --budget {len(trials)} or more, or none)")
         cells = [net.cell(tuple(tuple(x for x in ch if not (k == i and x == c)) for k, ch in enumerate(state)))
                  for i, c in trials]
         scored = _score_trials(scorer, cells)

@@ -244,6 +244,14 @@ class SQLiteStore:
                 raise StoreError(f"{canonical_id}: score for {score.proxy!r} filed under {name!r}")
             _check_score(canonical_id, name, score)
         config_hash, seed, now, version = config.config_hash(), config.seed, _now(), zeronas.__version__
+        try:
+            return self._put_rows(canonical_id, recipe_json, config, items, strict, config_hash, seed, now, version)
+        except sqlite3.OperationalError as exc:  # disk full, a locked or vanished file: the cell is not written
+            raise StoreError(f"{self.path}: cannot write the scores of {canonical_id}: {exc}; the cells written "
+                             "before are kept, and a rerun scores this one again") from None
+
+    def _put_rows(self, canonical_id: str, recipe_json: str, config: ScoringConfig, items: list[tuple[str, Score]],
+                  strict: bool, config_hash: str, seed: int, now: str, version: str) -> int:
         written = 0
         with self._transaction():
             self._db.execute("INSERT OR IGNORE INTO configs (config_hash, config_json, created_at) VALUES (?, ?, ?)",
@@ -378,5 +386,5 @@ class _Transaction:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self._db.execute("COMMIT")
-        else:
+        elif self._db.in_transaction:  # SQLite may have rolled back already (e.g. on a full disk)
             self._db.execute("ROLLBACK")
