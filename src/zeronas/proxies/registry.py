@@ -27,10 +27,11 @@ class ProxySpec:
     needs_data: bool
     description: str
     gate: float | None = None  # trainability checks: the value past which the proxy predicts failure
+    revision: int = 1  # raised whenever the formula changes: stored scores of another revision are not reused
 
     def as_dict(self) -> dict:
         return {"name": self.name, "higher_is_better": self.higher_is_better, "needs_data": self.needs_data,
-                "description": self.description, "gate": self.gate}
+                "description": self.description, "gate": self.gate, "revision": self.revision}
 
 
 _REGISTRY: dict[str, ProxySpec] = {}
@@ -39,15 +40,19 @@ _discovered = False
 
 
 def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: str,
-          gate: float | None = None) -> Callable[[ProxyFn], ProxyFn]:
+          gate: float | None = None, revision: int = 1) -> Callable[[ProxyFn], ProxyFn]:
     """Register a proxy. ``higher_is_better`` is the direction used by every ranking metric. ``gate``, for a
     trainability check, is the threshold used when the proxy gates a ranking (``rank!proxy``): a cell passes when
-    its value is on the good side of it (see :func:`zeronas.metrics.parse_spec`)."""
+    its value is on the good side of it (see :func:`zeronas.metrics.parse_spec`). ``revision`` is part of every
+    stored score's key: raise it when the formula changes, so that old scores stay readable under their revision
+    and are never reused as the new formula's."""
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 1:
+        raise ValueError(f"proxy {name!r}: revision must be a positive integer, got {revision!r}")
 
     def decorate(fn: ProxyFn) -> ProxyFn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"proxy {name!r} is registered twice")
-        _REGISTRY[name] = ProxySpec(name, fn, higher_is_better, needs_data, description, gate)
+        _REGISTRY[name] = ProxySpec(name, fn, higher_is_better, needs_data, description, gate, revision)
         return fn
 
     return decorate
@@ -86,3 +91,10 @@ def parse_proxy_list(text: str) -> list[str]:
     for n in names:
         get_proxy(n)
     return names
+
+
+def current_revision(name: str) -> int | None:
+    """The registered revision of proxy ``name``, or None when no proxy of that name is registered here."""
+    _discover()
+    spec = _REGISTRY.get(name)
+    return None if spec is None else spec.revision

@@ -2,13 +2,18 @@
 
 Tables:
 
-- ``results``: one row per (config_hash, seed, canonical_id, proxy) with value (NULL unless status is ``ok``),
-  status, message, seconds, the zeronas version that computed it and created_at (UTC, ISO 8601). Rows are
-  immutable: a trigger refuses any UPDATE, and writes use ``INSERT OR IGNORE`` (or fail in strict mode).
+- ``results``: one row per (config_hash, seed, canonical_id, proxy, revision) with value (NULL unless status is
+  ``ok``), status, message, seconds, the zeronas version that computed it and created_at (UTC, ISO 8601). Rows
+  are immutable: a trigger refuses any UPDATE, and writes use ``INSERT OR IGNORE`` (or fail in strict mode).
+  ``revision`` is the proxy's registered revision when the row was written: reads and the "already scored?"
+  test only see rows of each proxy's current revision (a proxy not registered here: its highest stored one),
+  so a changed formula is scored afresh and the old rows stay, readable under their revision.
 - ``configs``: the scoring config as JSON for each hash (the device is left out, as in the hash), so that a
   score can be read without knowing the code's defaults at the time.
 - ``archs``: canonical id -> recipe JSON, so that results can be interpreted without the benchmark.
-- ``meta``: the schema version.
+- ``meta``: the schema version. A version-1 file (no revision column) is migrated when opened for writing
+  (``SQLiteStore.migrated`` then holds the rows carried over): every row kept, marked revision 1, in one
+  transaction.
 
 A cell is written in one transaction, so a run killed at any moment leaves whole cells only.
 """
@@ -26,7 +31,7 @@ from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.runner import STATUSES, Score
 from zeronas.store import StoreError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: results carry the proxy's revision (1: no revision column; migrated on open)
 MEMORY = ":memory:"
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's limit on bound parameters
 
@@ -58,7 +63,8 @@ CREATE TABLE IF NOT EXISTS results (
     seconds      REAL    NOT NULL,
     version      TEXT    NOT NULL,
     created_at   TEXT    NOT NULL,
-    UNIQUE (config_hash, seed, canonical_id, proxy),
+    revision     INTEGER NOT NULL DEFAULT 1 CHECK (revision >= 1),
+    UNIQUE (config_hash, seed, canonical_id, proxy, revision),
     CHECK ((status = 'ok') = (value IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS results_by_arch ON results (canonical_id);
@@ -126,6 +132,64 @@ def _refuse_foreign(path: str) -> None:
                          "zeronas results store; refusing to write to it")
 
 
+def _schema_version(db: sqlite3.Connection) -> str | None:
+    has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    if not has_meta:
+        return None
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return row[0] if row else None
+
+
+_V1_COLUMNS = "id, canonical_id, proxy, config_hash, seed, value, status, message, seconds, version, created_at"
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> int:
+    """Add the revision to the results' key: rebuild the table (SQLite cannot change a UNIQUE constraint), every
+    row kept with revision 1, in one transaction. Returns the rows carried over."""
+    create = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS results"):_SCHEMA.index("CREATE INDEX")]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        before = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        db.execute("ALTER TABLE results RENAME TO results_v1")  # its index and trigger go with it
+        db.execute(create)
+        db.execute(f"INSERT INTO results ({_V1_COLUMNS}, revision) SELECT {_V1_COLUMNS}, 1 FROM results_v1")
+        after = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        if after != before:
+            raise StoreError(f"migration copied {after} of {before} rows; nothing was changed")
+        db.execute("DROP TABLE results_v1")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return after
+
+
+def _revision_of(name: str) -> int | None:
+    from zeronas.proxies.registry import current_revision
+
+    return current_revision(name)
+
+
+def _current_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
+    """Rows ``(key, proxy, revision, *rest)`` of the current revision of each proxy (the registered one; for a
+    proxy not registered here, the highest stored), keyed by (key, proxy)."""
+    best: dict[tuple[str, str], tuple] = {}
+    wanted: dict[str, int | None] = {}
+    for row in rows:
+        key, name, rev = row[0], row[1], row[2]
+        if name not in wanted:
+            wanted[name] = _revision_of(name)
+        target = wanted[name]
+        if target is not None and rev != target:
+            continue
+        old = best.get((key, name))
+        if old is None or rev > old[2]:
+            best[(key, name)] = row
+    yield from best.values()
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -163,6 +227,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path = MEMORY, *, busy_timeout_s: float = 60.0, read_only: bool = False) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self.migrated: int | None = None  # rows carried over when this open upgraded a version-1 file
         if self.path != MEMORY:
             self.path = str(Path(self.path).expanduser())
             _refuse_foreign(self.path)  # before anything is written: another application's file stays untouched
@@ -208,12 +273,20 @@ class SQLiteStore:
                     raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}") from None
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}") from None
+        if row is not None and row[0] == "1":
+            raise StoreError(f"{self.path}: a version-1 store (before proxy revisions); open it once for writing, "
+                             f"e.g. `zeronas store migrate --store sqlite:///{self.path}`, to upgrade it")
         if row is None or row[0] != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: schema version {row[0] if row else None}, this zeronas reads version "
                              f"{SCHEMA_VERSION}")
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def _init_schema(self) -> None:
+        version = _schema_version(self._db)
+        if version == "1":
+            self.migrated = _migrate_1_to_2(self._db)
+        elif version not in (None, SCHEMA_VERSION):
+            raise StoreError(f"{self.path}: schema version {version}, this zeronas reads version {SCHEMA_VERSION}")
         # executescript commits any open transaction first, so the script carries its own BEGIN/COMMIT
         self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
         with self._transaction():
@@ -261,9 +334,9 @@ class SQLiteStore:
             for name, s in items:
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO results (canonical_id, proxy, config_hash, seed, value, status, message, "
-                    "seconds, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "seconds, version, created_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (canonical_id, name, config_hash, seed, s.value if s.ok else None, s.status, s.message,
-                     float(s.seconds), version, now))
+                     float(s.seconds), version, now, _revision_of(name) or 1))
                 if cur.rowcount == 1:
                     written += 1
                 elif strict:
@@ -294,13 +367,14 @@ class SQLiteStore:
         """``{proxy: Score}`` of one cell under one config (a hash or a :class:`ScoringConfig`); ``seed``
         narrows further when given (the config hash already includes the seed)."""
         h, seed = _hash_and_seed(config_hash, seed)
-        sql = ("SELECT proxy, value, status, message, seconds FROM results WHERE canonical_id = ? AND "
-               "config_hash = ?")
+        sql = ("SELECT canonical_id, proxy, revision, value, status, message, seconds FROM results WHERE "
+               "canonical_id = ? AND config_hash = ?")
         params: list[object] = [canonical_id, h]
         if seed is not None:
             sql += " AND seed = ?"
             params.append(seed)
-        return {row[0]: Score(*row) for row in self._db.execute(sql + " ORDER BY id", params)}
+        rows = _current_rows(self._db.execute(sql + " ORDER BY id", params))
+        return {row[1]: Score(row[1], *row[3:]) for row in rows}
 
     def missing_proxies(self, canonical_ids: Iterable[str], proxies: Iterable[str],
                         config: ScoringConfig) -> dict[str, list[str]]:
@@ -312,9 +386,9 @@ class SQLiteStore:
         have: dict[str, set[str]] = {}
         h, seed = config.config_hash(), config.seed
         for chunk in _chunks(ids):
-            sql = (f"SELECT canonical_id, proxy FROM results WHERE config_hash = ? AND seed = ? AND canonical_id IN "
-                   f"({', '.join('?' * len(chunk))})")
-            for cid, name in self._db.execute(sql, [h, seed, *chunk]):
+            sql = (f"SELECT canonical_id, proxy, revision FROM results WHERE config_hash = ? AND seed = ? AND "
+                   f"canonical_id IN ({', '.join('?' * len(chunk))})")
+            for cid, name, _ in _current_rows(self._db.execute(sql, [h, seed, *chunk])):
                 have.setdefault(cid, set()).add(name)
         out: dict[str, list[str]] = {}
         for cid in ids:
@@ -330,7 +404,7 @@ class SQLiteStore:
     def scores_table(self, config: ScoringConfig,
                      proxies: Iterable[str] | None = None) -> dict[str, dict[str, Score]]:
         """``{canonical_id: {proxy: Score}}`` of every stored cell under ``config`` (in order of storage)."""
-        sql = ("SELECT canonical_id, proxy, value, status, message, seconds FROM results "
+        sql = ("SELECT canonical_id, proxy, revision, value, status, message, seconds FROM results "
                "WHERE config_hash = ? AND seed = ?")
         params: list[object] = [config.config_hash(), config.seed]
         if proxies is not None:
@@ -340,8 +414,8 @@ class SQLiteStore:
             sql += f" AND proxy IN ({', '.join('?' * len(names))})"
             params.extend(names)
         table: dict[str, dict[str, Score]] = {}
-        for cid, *rest in self._db.execute(sql + " ORDER BY id", params):
-            table.setdefault(cid, {})[rest[0]] = Score(*rest)
+        for cid, name, _, *rest in _current_rows(self._db.execute(sql + " ORDER BY id", params)):
+            table.setdefault(cid, {})[name] = Score(name, *rest)
         return table
 
     def recipe(self, canonical_id: str) -> str | None:
