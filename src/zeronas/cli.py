@@ -137,8 +137,8 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
 
 @app.command("proxies")
 def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
-    """List the registered proxies: name, direction, whether they need data, the gate threshold of a trainability
-    check (used as ``rank!gate``), and what they measure."""
+    """List the registered proxies: name, revision, direction, whether they need data, the gate threshold of a
+    trainability check (used as ``rank!gate``), and what they measure."""
     from zeronas.proxies import list_proxies
 
     specs = [s for s in list_proxies() if not s.name.startswith("_")]
@@ -146,12 +146,12 @@ def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON
         print(json.dumps([s.as_dict() for s in specs]))
         return
     table = Table(title=f"{len(specs)} proxies")
-    for col in ("name", "better", "data", "gate", "description"):
+    for col in ("name", "rev", "better", "data", "gate", "description"):
         table.add_column(col)
     for s in specs:
         gate = "" if s.gate is None else f"{'>=' if s.higher_is_better else '<='} {s.gate:g}"
-        table.add_row(s.name, "higher" if s.higher_is_better else "lower", "yes" if s.needs_data else "no",
-                      gate, s.description)
+        table.add_row(s.name, str(s.revision), "higher" if s.higher_is_better else "lower",
+                      "yes" if s.needs_data else "no", gate, s.description)
     out.print(table)
 
 
@@ -435,8 +435,10 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
 # The predictor's commands live in their own module; it imports this one's helpers (fail, out, err), so it is
 # attached here, after they are defined.
 from zeronas.predict.cli import predict_app  # noqa: E402
+from zeronas.store.cli import store_app  # noqa: E402
 
 app.add_typer(predict_app, name="predict")
+app.add_typer(store_app, name="store")
 
 
 def main() -> None:

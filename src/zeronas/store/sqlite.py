@@ -433,6 +433,70 @@ class SQLiteStore:
         return self._db.execute("SELECT COUNT(*) FROM results WHERE config_hash = ? AND seed = ?",
                                 (config.config_hash(), config.seed)).fetchone()[0]
 
+    # -- maintenance (``zeronas store``) -------------------------------------------------------------------------
+    def summary(self) -> dict[str, object]:
+        """What the store holds: schema version, file size, and per config and proxy the rows by status and
+        revision."""
+        version = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        size = Path(self.path).stat().st_size if self.path != MEMORY and Path(self.path).exists() else 0
+        configs: dict[str, dict[str, object]] = {}
+        for h, text in self._db.execute("SELECT config_hash, config_json FROM configs ORDER BY created_at"):
+            configs[h] = {"config": json.loads(text), "rows": 0, "cells": 0, "proxies": {}}
+        sql = ("SELECT config_hash, seed, proxy, revision, status, COUNT(*) FROM results "
+               "GROUP BY config_hash, seed, proxy, revision, status ORDER BY config_hash, proxy, revision, status")
+        for h, seed, name, rev, status, n in self._db.execute(sql):
+            entry = configs.setdefault(h, {"config": None, "rows": 0, "cells": 0, "proxies": {}})
+            entry["rows"] = int(entry["rows"]) + n  # type: ignore[call-overload]
+            per = entry["proxies"].setdefault(f"{name}@{rev}", {})  # type: ignore[union-attr]
+            per[status] = per.get(status, 0) + n
+        for h, cells in self._db.execute("SELECT config_hash, COUNT(DISTINCT canonical_id) FROM results "
+                                         "GROUP BY config_hash"):
+            configs[h]["cells"] = cells
+        return {"path": self.path, "schema_version": version[0] if version else None, "bytes": size,
+                "rows": self.count(), "configs": configs}
+
+    def rows(self) -> Iterator[dict[str, object]]:
+        """Every stored score, one dict per row (all revisions), in order of storage."""
+        cur = self._db.execute("SELECT canonical_id, proxy, revision, config_hash, seed, value, status, message, "
+                               "seconds, version, created_at FROM results ORDER BY id")
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row))
+
+    def delete_where(self, *, config_hash: str | None = None, proxies: Iterable[str] | None = None,
+                     statuses: Iterable[str] | None = None, dry_run: bool = False) -> int:
+        """Forget rows by config hash, proxy and status (each optional; all rows when none is given). With
+        ``dry_run``, only count them."""
+        if not dry_run:
+            self._writable()
+        where, params = [], []  # type: ignore[var-annotated]
+        if config_hash is not None:
+            where.append("config_hash = ?")
+            params.append(config_hash)
+        for column, values in (("proxy", proxies), ("status", statuses)):
+            if values is not None:
+                vals = list(values)
+                if not vals:
+                    return 0
+                where.append(f"{column} IN ({', '.join('?' * len(vals))})")
+                params.extend(vals)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        if dry_run:
+            return self._db.execute("SELECT COUNT(*) FROM results" + clause, params).fetchone()[0]
+        with self._transaction():
+            return self._db.execute("DELETE FROM results" + clause, params).rowcount
+
+    def vacuum(self) -> tuple[int, int]:
+        """Fold the write-ahead log into the file and rebuild it without free pages; (bytes before, after)."""
+        self._writable()
+        if self.path == MEMORY:
+            return 0, 0
+        before = Path(self.path).stat().st_size
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return before, Path(self.path).stat().st_size
+
     # -- life cycle --------------------------------------------------------------------------------------------
     def close(self) -> None:
         self._db.close()
