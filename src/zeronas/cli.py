@@ -43,7 +43,11 @@ def resolve_cell(spec: str) -> Cell:
     if spec.casefold() in {n.casefold() for n in list_named_cells()}:  # enas_ptb finds ENAS_PTB
         return get_named_cell(spec)
     path = Path(spec)
-    if path.exists() or spec.endswith(".json"):
+    try:
+        is_file = path.exists()
+    except (OSError, ValueError):  # a name too long for a path, or one holding a NUL: not a file
+        is_file = False
+    if is_file or spec.endswith(".json"):
         return load_cell(path)
     if spec.lstrip().startswith("{"):
         return parse_recipe(spec, source="command-line recipe")

@@ -268,6 +268,9 @@ def _read_runs(stream: TextIO, source: str) -> list[tuple[Cell, Run]]:
             except json.JSONDecodeError as exc:
                 raise BenchmarkError(f"{where}: bad JSON in column 'recipe': {exc.msg} "
                                      f"at character {exc.pos + 1}") from None
+            except RecursionError:
+                raise BenchmarkError(f"{where}: the JSON in column 'recipe' is nested too deeply to be a cell") \
+                    from None
             try:
                 cell = parse_recipe(text, source="invalid recipe")
                 cell.canonical_id  # noqa: B018 - compute now so an error names this line

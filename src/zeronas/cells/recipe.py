@@ -102,7 +102,7 @@ def load_cell(path: str | Path, *, name: str | None = None) -> Cell:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         raise RecipeError(f"{p}: cannot read: {exc}") from None
     return parse_recipe(text, source=str(p), name=name)
 
