@@ -303,7 +303,7 @@ def test_bad_requests_are_refused(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     with pytest.raises(SearchError, match="benchmark mode needs"):
         run_search(space="enas", benchmark=True, store=url, proxy="params", budget=2)
-    with pytest.raises(SearchError, match="only the enas and darts"):
+    with pytest.raises(SearchError, match="offers none"):
         run_search(algorithm="prune", store=url)
     with pytest.raises(SearchError, match="unknown algorithm"):
         run_search(algorithm="annealing", store=url)
@@ -378,8 +378,30 @@ def test_the_supernet_holds_every_candidate_and_one_candidate_per_node_is_the_sp
     pick = (((-1, "tanh"),), ((0, "relu"),), ((1, "identity"),), ((0, "sigmoid"),))
     assert darts.cell(pick).canonical_id == darts_cell([("relu", 0), ("identity", 1), ("sigmoid", 0)]).canonical_id
     assert darts.final_cell(pick).canonical_id == darts.cell(pick).canonical_id
-    with pytest.raises(SearchError, match="only the enas and darts"):
+    with pytest.raises(SearchError, match="the space 'nb-nlp' offers none"):
         supernet_for(get_space("nb-nlp"))
+
+
+def test_pruning_uses_what_a_space_offers_not_its_class() -> None:
+    from zeronas.cells.enas import enas_cell
+    from zeronas.cells.spaces import SearchSpace, SupernetSpec
+
+    class TanhChains(SearchSpace):  # a space of the user's own: not an ENAS or DARTS class
+        name = "tanh-chains"
+
+        def sample(self, rng):  # pragma: no cover - pruning never samples
+            raise NotImplementedError
+
+        def mutate(self, cell, rng):  # pragma: no cover
+            raise NotImplementedError
+
+        def supernet(self) -> SupernetSpec:
+            return SupernetSpec(3, ("tanh",), ("tanh", "relu"), "loose_ends", enas_cell)
+
+    net = supernet_for(TanhChains())
+    assert net.space == "tanh-chains" and [len(c) for c in net.initial()] == [1, 2, 4]
+    pick = (((-1, "tanh"),), ((0, "relu"),), ((1, "tanh"),))
+    assert net.final_cell(pick).canonical_id == enas_cell(["tanh", "relu", "tanh"], [0, 1]).canonical_id
 
 
 def test_pruning_drops_the_candidates_whose_removal_hurts_least() -> None:

@@ -256,3 +256,13 @@ def test_a_full_disk_is_a_store_error_that_keeps_earlier_cells(tmp_path):
         with pytest.raises(StoreError, match="cannot write the scores of b+: .*full"):
             st.put_cell("b" * 40, "x" * 100_000, cfg, [Score("params", 2.0, "ok")])
         assert list(st.scores_table(cfg, ["params"])) == ["a" * 40]
+
+
+def test_the_store_and_the_metrics_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, zeronas.store, zeronas.store.sqlite, zeronas.metrics, zeronas.proxies; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -59,7 +59,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from zeronas.proxies.runner import Score
+from zeronas.proxies.score import Score
 
 COMBINE = "+"
 GATE = "!"

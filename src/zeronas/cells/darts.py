@@ -31,7 +31,7 @@ from zeronas.cells.enas import (
     space_contains,
 )
 from zeronas.cells.recipe import Cell, RecipeError, parse_recipe
-from zeronas.cells.spaces import SearchSpace, register_space
+from zeronas.cells.spaces import SearchSpace, SupernetSpec, register_space
 
 __all__ = ["DARTS_ACTIVATIONS", "DARTS_GENOTYPES", "DartsSpace", "NAMED_CELLS", "SPACE", "STEPS", "darts_arc",
            "darts_cell", "genotype_of", "mutate_cell", "named_cell", "sample_cell"]
@@ -119,6 +119,11 @@ def mutate_cell(cell: Cell, rng: Any = None, steps: int | None = None) -> Cell:
                                                                    source="DARTS mutation"))
 
 
+def _from_choices(activations: list[str], parents: list[int]) -> Cell:
+    """The DARTS cell of a pruned supernet: node 0 is the first activation, then one (activation, parent) per step."""
+    return darts_cell(list(zip(activations[1:], parents)))
+
+
 class DartsSpace(SearchSpace):
     """The DARTS recurrent space with ``steps`` step nodes (8, as in the paper)."""
 
@@ -131,6 +136,9 @@ class DartsSpace(SearchSpace):
 
     def mutate(self, cell: Cell, rng: np.random.Generator) -> Cell:
         return mutate_cell(cell, rng, self.steps)
+
+    def supernet(self) -> SupernetSpec:
+        return SupernetSpec(self.steps + 1, (FIRST_ACTIVATION,), DARTS_ACTIVATIONS, "steps", _from_choices)
 
     def contains(self, cell: Cell) -> bool:
         return space_contains(cell, lambda c: _decode_darts(c, self.steps))

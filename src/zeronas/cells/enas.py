@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from zeronas.cells.recipe import Cell, RecipeError, parse_recipe
-from zeronas.cells.spaces import SearchSpace, register_space
+from zeronas.cells.spaces import SearchSpace, SupernetSpec, register_space
 
 __all__ = [
     "ACTIVATION_OPS", "ENAS_ACTIVATIONS", "ENAS_PTB_ARC", "HighwayArc", "NAMED_CELLS", "NUM_NODES", "EnasSpace",
@@ -362,6 +362,9 @@ class EnasSpace(SearchSpace):
 
     def mutate(self, cell: Cell, rng: np.random.Generator) -> Cell:
         return mutate_cell(cell, rng, self.num_nodes)
+
+    def supernet(self) -> SupernetSpec:
+        return SupernetSpec(self.num_nodes, ENAS_ACTIVATIONS, ENAS_ACTIVATIONS, "loose_ends", enas_cell)
 
     def contains(self, cell: Cell) -> bool:
         return space_contains(cell, lambda c: _decode_enas(c, self.num_nodes))

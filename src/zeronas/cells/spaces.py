@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -40,6 +42,25 @@ class SearchSpace(ABC):
     def contains(self, cell: Cell) -> bool:
         """Whether ``cell`` satisfies the rules of this space beyond cell validity (default: every cell does)."""
         return True
+
+    def supernet(self) -> "SupernetSpec | None":
+        """The candidate structure that pruning starts from, for a highway space; None (the default) when the
+        space has none, and pruning refuses it."""
+        return None
+
+
+@dataclass(frozen=True)
+class SupernetSpec:
+    """What pruning needs of a highway space: the node count, node 0's activations, the other nodes'
+    activations, the output rule (``"loose_ends"``: every node no other reads, as ENAS; ``"steps"``: every
+    step node, as DARTS), and ``build(activations, parents)``: the space's own cell for one candidate per node
+    (``parents[i]`` is node ``i + 1``'s parent)."""
+
+    num_nodes: int
+    first_activations: tuple[str, ...]
+    activations: tuple[str, ...]
+    outputs: str
+    build: Callable[[list[str], list[int]], Cell]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

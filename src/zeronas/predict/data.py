@@ -14,7 +14,7 @@ from zeronas.predict.features import feature_matrix
 from zeronas.predict.model import MIN_TRAINED, Prediction, Predictor, PredictorError
 from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.registry import get_proxy, list_proxies
-from zeronas.proxies.runner import Score
+from zeronas.proxies.score import Score
 
 # The LM-loss NTK pair costs more than every other proxy together (about 4 s per cell on 2 cores) and is
 # weaker than the logit NTK it varies; the default feature set leaves it out (name it with --proxies to use it).

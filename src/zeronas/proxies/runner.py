@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 import torch
@@ -14,25 +13,7 @@ from zeronas.cells.recipe import Cell
 from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import get_proxy
-
-STATUSES = ("ok", "nan", "inf", "oom", "error", "timeout")
-
-
-@dataclass(frozen=True)
-class Score:
-    proxy: str
-    value: float | None  # None unless status == "ok"
-    status: str
-    message: str = ""
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+from zeronas.proxies.score import Score
 
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()

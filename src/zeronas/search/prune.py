@@ -45,7 +45,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -77,6 +77,7 @@ class Supernet:
     first_activations: tuple[str, ...]
     activations: tuple[str, ...]
     outputs: str
+    build: Callable[[list[str], list[int]], Cell]  # the space's cell for one candidate per node
 
     def initial(self) -> State:
         first = tuple((-1, f) for f in self.first_activations)
@@ -140,25 +141,16 @@ class Supernet:
             raise SearchError("every node must keep exactly one candidate")
         acts = [c[0][1] for c in state]
         parents = [c[0][0] for c in state[1:]]
-        if self.space == "darts":
-            from zeronas.cells.darts import darts_cell
-
-            return darts_cell(list(zip(acts[1:], parents)))
-        from zeronas.cells.enas import enas_cell
-
-        return enas_cell(acts, parents)
+        return self.build(acts, parents)
 
 
 def supernet_for(space: SearchSpace) -> Supernet:
-    """The supernet of a registered ENAS or DARTS space (its node count taken from the space object)."""
-    from zeronas.cells.darts import DARTS_ACTIVATIONS, FIRST_ACTIVATION, DartsSpace
-    from zeronas.cells.enas import ENAS_ACTIVATIONS, EnasSpace
-
-    if isinstance(space, DartsSpace):
-        return Supernet("darts", space.steps + 1, (FIRST_ACTIVATION,), DARTS_ACTIVATIONS, "steps")
-    if isinstance(space, EnasSpace):
-        return Supernet("enas", space.num_nodes, ENAS_ACTIVATIONS, ENAS_ACTIVATIONS, "loose_ends")
-    raise SearchError(f"pruning needs a supernet: only the enas and darts spaces have one, not {space.name!r}")
+    """The supernet of a space that offers one (:meth:`SearchSpace.supernet`: the ENAS and DARTS spaces do)."""
+    spec = space.supernet()
+    if spec is None:
+        raise SearchError(f"pruning needs a supernet, and the space {space.name!r} offers none (the enas and darts "
+                          "spaces do)")
+    return Supernet(space.name, spec.num_nodes, spec.first_activations, spec.activations, spec.outputs, spec.build)
 
 
 def _drop_count(n: int, fraction: float) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 from zeronas.proxies.config import ScoringConfig
-from zeronas.proxies.runner import Score
+from zeronas.proxies.score import Score
 
 
 class StoreError(RuntimeError):

@@ -63,7 +63,7 @@ def delete_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
                yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Forget stored rows (e.g. the timeouts, to retry them with a longer limit); asks first unless --yes."""
     from zeronas.cli import fail, out
-    from zeronas.proxies.runner import STATUSES
+    from zeronas.proxies.score import STATUSES
 
     names = [p.strip() for p in proxies.split(",") if p.strip()] if proxies is not None else None
     stats = [s.strip() for s in statuses.split(",") if s.strip()] if statuses is not None else None

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import zeronas
 from zeronas.proxies.config import ScoringConfig
-from zeronas.proxies.runner import STATUSES, Score
+from zeronas.proxies.score import STATUSES, Score
 from zeronas.store import StoreError
 
 SCHEMA_VERSION = "2"  # 2: results carry the proxy's revision (1: no revision column; migrated on open)
