@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from zeronas import __version__
-from zeronas.cells.recipe import Cell, RecipeError, load_cell, parse_recipe
+from zeronas.cells.recipe import RecipeError, load_cell
+from zeronas.cells.resolve import resolve_cell  # noqa: F401 - also zeronas.cli.resolve_cell
 
 app = typer.Typer(help="Training-free neural architecture search for recurrent networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -34,30 +35,6 @@ def fail(message: str) -> "typer.Exit":
 
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code=EXIT_BAD_INPUT)
-
-
-def resolve_cell(spec: str) -> Cell:
-    """A cell from a recipe file, a reference name (rnn, lstm, gru), or a benchmark canonical id / arch_sha1."""
-    from zeronas.cells.named import get_named_cell, list_named_cells
-
-    if spec.casefold() in {n.casefold() for n in list_named_cells()}:  # enas_ptb finds ENAS_PTB
-        return get_named_cell(spec)
-    path = Path(spec)
-    try:
-        is_file = path.exists()
-    except (OSError, ValueError):  # a name too long for a path, or one holding a NUL: not a file
-        is_file = False
-    if is_file or spec.endswith(".json"):
-        return load_cell(path)
-    if spec.lstrip().startswith("{"):
-        return parse_recipe(spec, source="command-line recipe")
-    from zeronas.bench.nbnlp import Benchmark
-
-    try:
-        return Benchmark.nbnlp().get(spec).cell
-    except KeyError:
-        raise RecipeError(f"{spec!r} is not a file, a reference cell (rnn, lstm, gru), an inline JSON recipe, "
-                          "or the canonical id / arch_sha1 of a bundled benchmark cell") from None
 
 
 @app.callback(invoke_without_command=True)
@@ -252,16 +229,17 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     """Score the missing cells, then rank-correlate every proxy (and combination) with trained perplexity."""
     from zeronas.bench.nbnlp import BenchmarkError
     from zeronas.evaluate import run_evaluation
-    from zeronas.metrics import MetricsError
+    from zeronas.metrics import MetricsError, parse_proxy_specs
     from zeronas.predict.model import PredictorError
     from zeronas.report import ReportError, format_table, rich_table
     from zeronas.run.executor import ExecutorError
     from zeronas.proxies.config import ConfigError
     from zeronas.store import StoreError
 
-    names = [n.strip() for n in proxies.split(",") if n.strip()] if proxies is not None else None
-    if names is not None and not names:
-        raise fail("--proxies: no proxy named (leave the option out to evaluate every registered proxy)")
+    try:
+        names = parse_proxy_specs(proxies) if proxies is not None else None
+    except MetricsError as exc:
+        raise fail(f"--proxies: {exc} (leave the option out to evaluate every registered proxy)")
     try:
         evaluation = run_evaluation(
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
@@ -373,9 +351,8 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
     from zeronas.proxies.config import ConfigError
     from zeronas.store import StoreError
 
-    config = None
-    if config_file is not None or algorithm != "prune":
-        config = _scoring_config(None, None, None, None, config_file)
+    # without a file, run_search chooses the default config for the algorithm (pruning: a small one)
+    config = _scoring_config(None, None, None, None, config_file) if config_file is not None else None
     bar = Progress(TextColumn(f"[bold]{algorithm}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                    TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=err, disable=quiet,
                    transient=True)
@@ -385,7 +362,12 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
         shown = "" if best is None or best.fitness == float("-inf") else f"best {best.fitness:.6g}"
         bar.update(task, completed=done, total=total, best=shown)
 
-    guards = [g.strip() for g in guard.split(",") if g.strip()] if guard else []
+    from zeronas.proxies.registry import parse_proxy_list
+
+    try:
+        guards = parse_proxy_list(guard) if guard is not None else []
+    except KeyError as exc:
+        raise fail(f"--guard: {str(exc).strip(chr(34))}")
     if top < 0:
         raise fail(f"--top must be 0 or more, got {top}")
     if proxy is not None and not proxy.strip():

@@ -124,7 +124,7 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
         "n_archs": len(archs),
         "n_diverged": sum(a.diverged for a in archs),
         "best_ppl": finite[0] if finite else math.nan,
-        "median_ppl": finite[len(finite) // 2] if finite else math.nan,
+        "median_ppl": Benchmark(archs, gt_name).median_ppl() if finite else math.nan,  # the one median
         "config": config.to_dict(),
         "config_hash": config.config_hash(),
         "version": __version__,

@@ -9,6 +9,7 @@ import numpy as np
 
 from zeronas.cells.spaces import get_space
 from zeronas.proxies.config import ScoringConfig
+from zeronas.proxies.device import check_config
 from zeronas.search.core import (ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_BUDGET, GUARD, Budget, Candidate,
                                  ProgressFn, Ranking, Scorer, SearchError, SearchResult, default_proxy, evaluate_cells,
                                  normal_spec, proxy_members, ranked)
@@ -71,7 +72,7 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
                           f"cells), not {space!r}")
     if benchmark and pruning:
         raise SearchError("pruning builds its own cells from a supernet: it has no benchmark mode")
-    config = config or (PRUNE_CONFIG if pruning else ScoringConfig())
+    config = check_config(config or (PRUNE_CONFIG if pruning else ScoringConfig()))
     ranking: str | Ranking
     if predictor is not None:
         if pruning:
