@@ -37,16 +37,17 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from zeronas.cells.recipe import Cell, canonical_json, parse_recipe
 from zeronas.data.corpus import Corpus, batchify, get_batch, load_ptb
-from zeronas.models.lm import ModelConfig, RNNModel, State, build_model, detach_state, locked_dropout
+from zeronas.models.lm import ModelConfig, RNNModel, State, build_model, detach_state
 
 Tensor = torch.Tensor
 
@@ -494,194 +495,251 @@ def train(cell: Cell | dict | str, config: Optional[TrainConfig] = None, corpus:
                 raise CheckpointError(f"{ckpt_path}: the checkpoint is past this run's end (epoch {state.epoch}, "
                                       f"step {state.step}; this run stops at epoch {config.epochs}"
                                       + (f", step {config.max_steps}" if config.max_steps else "") + ")")
-        return _run(cell, config, corpus_info, model, optimizer, length_gen, state, epochs, hidden, resumed_from,
-                    train_src, val_src, test_src, device, ckpt_path, progress, on_epoch)
+        session = _Session(cell, config, corpus_info, model, optimizer, length_gen, state, epochs, hidden,
+                           resumed_from, train_src, val_src, test_src, device, ckpt_path)
+        return session.run(progress, on_epoch)
 
 
-def _run(cell: Cell, config: TrainConfig, corpus_info: dict[str, Any], model: RNNModel,
-         optimizer: torch.optim.Optimizer, length_gen: torch.Generator, state: _Progress,
-         epochs: list[EpochRecord], hidden: Optional[State], resumed_from: Optional[dict[str, int]],
-         train_src: Tensor, val_src: Tensor, test_src: Tensor, device: torch.device, ckpt_path: Optional[Path],
-         progress: bool, on_epoch: Optional[Callable[[EpochRecord], None]]) -> TrainResult:
-    call_start = time.perf_counter()
-    seconds_before = state.seconds
-    vocab_size = model.vocab_size
-    explode_at = config.explode_factor * math.log(max(vocab_size, 2))
-    rows = train_src.size(0)
-    params = [p for p in model.parameters() if p.requires_grad]
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
+@contextmanager
+def _scaled_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float) -> Iterator[None]:
+    """The learning rate scaled by ``factor`` for one step (AWD-LSTM scales it by seq_len / bptt), and the base
+    rate back afterwards, whatever happens inside."""
+    for g, lr in zip(optimizer.param_groups, base_lrs):
+        g["lr"] = lr * factor
+    try:
+        yield
+    finally:
+        for g, lr in zip(optimizer.param_groups, base_lrs):
+            g["lr"] = lr
 
-    def save() -> None:
-        if ckpt_path is None:
+
+@dataclass
+class _Session:
+    """One call of :func:`train`: the model, the optimiser, the data, the progress and where to save it. The loop
+    in :meth:`run` is a few named steps: :meth:`step`, :meth:`end_epoch`, :meth:`finish`."""
+
+    cell: Cell
+    config: TrainConfig
+    corpus_info: dict[str, Any]
+    model: RNNModel
+    optimizer: torch.optim.Optimizer
+    length_gen: torch.Generator
+    state: _Progress
+    epochs: list[EpochRecord]
+    hidden: Optional[State]
+    resumed_from: Optional[dict[str, int]]
+    train_src: Tensor
+    val_src: Tensor
+    test_src: Tensor
+    device: torch.device
+    ckpt_path: Optional[Path]
+    bar: Any = None
+    interrupt: Any = None
+    call_start: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.seconds_before = self.state.seconds
+        self.explode_at = self.config.explode_factor * math.log(max(self.model.vocab_size, 2))
+        self.rows = self.train_src.size(0)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def done(self) -> bool:
+        c = self.config
+        return self.state.epoch >= c.epochs or (c.max_steps is not None and self.state.step >= c.max_steps)
+
+    def diverge(self, reason: str) -> None:
+        self.state.diverged = True
+        self.state.divergence_reason = reason
+
+    def save(self) -> None:
+        if self.ckpt_path is None:
             return
-        state.seconds = seconds_before + (time.perf_counter() - call_start)
-        rng = {"cpu": torch.get_rng_state(), "length": length_gen.get_state(),
-               "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+        state, model = self.state, self.model
+        state.seconds = self.seconds_before + (time.perf_counter() - self.call_start)
+        rng = {"cpu": torch.get_rng_state(), "length": self.length_gen.get_state(),
+               "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         payload = {
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "cell": canonical_json(cell.recipe), "arch_sha1": cell.arch_sha1, "canonical_id": cell.canonical_id,
-            "config": config.to_dict(), "corpus": corpus_info,
+            "cell": canonical_json(self.cell.recipe), "arch_sha1": self.cell.arch_sha1,
+            "canonical_id": self.cell.canonical_id, "config": self.config.to_dict(), "corpus": self.corpus_info,
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": _to_cpu(optimizer.state_dict()),
-            "rng": rng, "progress": asdict(state), "epochs": [asdict(e) for e in epochs],
-            "hidden": [[t.detach().cpu() for t in layer] for layer in hidden] if hidden is not None else None,
+            "optimizer": _to_cpu(self.optimizer.state_dict()),
+            "rng": rng, "progress": asdict(state), "epochs": [asdict(e) for e in self.epochs],
+            "hidden": ([[t.detach().cpu() for t in layer] for layer in self.hidden]
+                       if self.hidden is not None else None),
         }
-        _atomic_write_bytes(ckpt_path, lambda fh: torch.save(payload, fh))
-        metrics = {"cell": cell.recipe, "arch_sha1": cell.arch_sha1, "config": config.to_dict(),
-                   "corpus": corpus_info, "progress": {k: _json_number(v) for k, v in asdict(state).items()},
-                   "epochs": [e.to_dict() for e in epochs]}
+        _atomic_write_bytes(self.ckpt_path, lambda fh: torch.save(payload, fh))
+        metrics = {"cell": self.cell.recipe, "arch_sha1": self.cell.arch_sha1, "config": self.config.to_dict(),
+                   "corpus": self.corpus_info, "progress": {k: _json_number(v) for k, v in asdict(state).items()},
+                   "epochs": [e.to_dict() for e in self.epochs]}
         text = json.dumps(metrics, indent=1).encode()
-        _atomic_write_bytes(ckpt_path.with_name(METRICS_FILE), lambda fh: fh.write(text))
+        _atomic_write_bytes(self.ckpt_path.with_name(METRICS_FILE), lambda fh: fh.write(text))
 
-    interrupt = _Interrupt(ckpt_path is not None)
-
-    def check_interrupt() -> None:
+    def check_interrupt(self) -> None:
         """Called only where the training state is consistent (between steps, during evaluation)."""
-        if interrupt.requested:
-            save()
-            bar.print(f"interrupted: checkpoint saved to {ckpt_path} (epoch {state.epoch}, step {state.step}); "
-                      "run again with the same arguments to resume")
+        if self.interrupt.requested:
+            self.save()
+            self.bar.print(f"interrupted: checkpoint saved to {self.ckpt_path} (epoch {self.state.epoch}, step "
+                           f"{self.state.step}); run again with the same arguments to resume")
             raise KeyboardInterrupt
 
-    def diverge(reason: str) -> None:
-        state.diverged = True
-        state.divergence_reason = reason
+    # -- the steps -------------------------------------------------------------------------------------------
+    def step(self) -> bool:
+        """One optimiser step on the next batch (AWD-LSTM: a sampled length, AR/TAR on the outputs, clipping);
+        False when the run diverged at it."""
+        config, state, model = self.config, self.state, self.model
+        t0 = time.perf_counter()
+        seq_len = _sample_length(config, self.length_gen)
+        data, targets = get_batch(self.train_src, state.position, seq_len)
+        seq_len = data.size(0)
+        hidden = detach_state(self.hidden if self.hidden is not None else model.init_hidden(config.batch_size))
+        with _scaled_lr(self.optimizer, self.base_lrs, seq_len / config.bptt):
+            self.optimizer.zero_grad(set_to_none=True)
+            out, new_hidden = model.run_layers(model.embed(data), hidden)
+            logits, dropped = model.decode(out, return_dropped=True)
+            raw_loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), targets.reshape(-1))
+            loss = raw_loss
+            if config.alpha:
+                loss = loss + config.alpha * dropped.pow(2).mean()
+            if config.beta and seq_len > 1:
+                loss = loss + config.beta * (out[1:] - out[:-1]).pow(2).mean()
+            raw_value, total_value = raw_loss.item(), loss.item()
+            self.hidden = hidden
+            if not self._loss_is_sane(raw_value, total_value):
+                return False
+            loss.backward()
+            if config.clip > 0:
+                norm = torch.nn.utils.clip_grad_norm_(self.params, config.clip).item()
+                if not math.isfinite(norm):
+                    self.diverge(f"non-finite gradient norm ({norm}) {self._where()}")
+                    return False
+            self.optimizer.step()
+        self.hidden = new_hidden
+        self._count(seq_len, targets.numel(), raw_value, time.perf_counter() - t0)
+        if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+            self.save()
+        return True
 
-    def done() -> bool:
-        return state.epoch >= config.epochs or (config.max_steps is not None and state.step >= config.max_steps)
+    def _where(self) -> str:
+        return f"at step {self.state.step + 1} (epoch {self.state.epoch + 1})"
 
-    mean_len = config.bptt * (0.975 if config.variable_bptt else 1.0)
-    steps_per_epoch = max(1, math.ceil((rows - 1) / mean_len))
-    planned = config.epochs * steps_per_epoch
-    if config.max_steps is not None:
-        planned = min(planned, config.max_steps)
-    bar = _Bar(progress, planned, min(state.step, planned))
-    stopped = "diverged" if state.diverged else None
-    with interrupt, bar:
-        while not state.diverged and not done():
-            bar.update(description=f"epoch {state.epoch + 1}/{config.epochs}")
-            model.train()
-            while state.position < rows - 1:
-                if config.max_steps is not None and state.step >= config.max_steps:
-                    break
-                check_interrupt()
-                t0 = time.perf_counter()
-                seq_len = _sample_length(config, length_gen)
-                data, targets = get_batch(train_src, state.position, seq_len)
-                seq_len = data.size(0)
-                if hidden is None:
-                    hidden = model.init_hidden(config.batch_size)
-                hidden = detach_state(hidden)
-                for g, lr in zip(optimizer.param_groups, base_lrs):
-                    g["lr"] = lr * seq_len / config.bptt
-                optimizer.zero_grad(set_to_none=True)
-                out, new_hidden = model.run_layers(model.embed(data), hidden)
-                dropped = locked_dropout(out, model.config.dropout, model.training)  # what model.decode does
-                logits = model.decoder(dropped)
-                raw_loss = F.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1))
-                loss = raw_loss
-                if config.alpha:
-                    loss = loss + config.alpha * dropped.pow(2).mean()
-                if config.beta and seq_len > 1:
-                    loss = loss + config.beta * (out[1:] - out[:-1]).pow(2).mean()
-                raw_value = raw_loss.item()
-                total_value = loss.item()
-                step_no = state.step + 1
-                where = f"at step {step_no} (epoch {state.epoch + 1})"
-                if not math.isfinite(raw_value) or not math.isfinite(total_value):
-                    bad = raw_value if not math.isfinite(raw_value) else total_value
-                    what = "training loss" if not math.isfinite(raw_value) else "regularised training loss"
-                    diverge(f"non-finite {what} ({bad}) {where}")
-                    break
-                if raw_value > explode_at:
-                    diverge(f"training loss exploded to {raw_value:.4g} {where} (limit {config.explode_factor:g} x "
-                            f"ln(vocabulary) = {explode_at:.4g})")
-                    break
-                loss.backward()
-                if config.clip > 0:
-                    norm = torch.nn.utils.clip_grad_norm_(params, config.clip).item()
-                    if not math.isfinite(norm):
-                        diverge(f"non-finite gradient norm ({norm}) {where}")
-                        break
-                optimizer.step()
-                for g, lr in zip(optimizer.param_groups, base_lrs):
-                    g["lr"] = lr
-                hidden = new_hidden
-                n_tokens = targets.numel()
-                state.step = step_no
-                state.position += seq_len
-                state.epoch_steps += 1
-                state.epoch_tokens += n_tokens
-                state.epoch_loss_sum += raw_value * n_tokens
-                state.tokens += n_tokens
-                dt = time.perf_counter() - t0
-                state.train_seconds += dt
-                state.epoch_seconds += dt
-                bar.update(completed=min(state.step, planned), loss=f"{raw_value:.3f}",
-                           tps=f"{state.tokens / max(state.train_seconds, 1e-9):,.0f}")
-                if config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                    save()
-            for g, lr in zip(optimizer.param_groups, base_lrs):
-                g["lr"] = lr
-            if state.diverged or state.position < rows - 1:
-                break  # diverged, or stopped by max_steps within the epoch
-            bar.update(description=f"epoch {state.epoch + 1}/{config.epochs} validating")
-            t0 = time.perf_counter()
-            val_loss = evaluate(model, val_src, config.bptt, check_interrupt)
-            state.epoch_seconds += time.perf_counter() - t0
-            record = EpochRecord(epoch=state.epoch + 1,
-                                 train_loss=state.epoch_loss_sum / max(state.epoch_tokens, 1),
-                                 val_loss=val_loss, val_ppl=perplexity(val_loss), steps=state.epoch_steps,
-                                 tokens=state.epoch_tokens, seconds=state.epoch_seconds)
-            epochs.append(record)
-            state.epoch += 1
-            state.position = 0
-            state.epoch_steps = state.epoch_tokens = 0
-            state.epoch_loss_sum = state.epoch_seconds = 0.0
-            hidden = None  # each epoch starts from a zero state
-            bar.print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, valid loss {val_loss:.4f} "
-                      f"(ppl {record.val_ppl:.2f}), {record.seconds:.1f} s")
-            if not math.isfinite(val_loss):
-                diverge(f"non-finite validation loss ({val_loss}) after epoch {record.epoch}")
-            save()
-            planned = state.step + (config.epochs - state.epoch) * record.steps  # re-estimate from this epoch
-            if config.max_steps is not None:
-                planned = min(planned, config.max_steps)
-            bar.update(total=planned)
-            if on_epoch is not None:
-                on_epoch(record)
+    def _loss_is_sane(self, raw_value: float, total_value: float) -> bool:
+        if not math.isfinite(raw_value) or not math.isfinite(total_value):
+            bad = raw_value if not math.isfinite(raw_value) else total_value
+            what = "training loss" if not math.isfinite(raw_value) else "regularised training loss"
+            self.diverge(f"non-finite {what} ({bad}) {self._where()}")
+            return False
+        if raw_value > self.explode_at:
+            self.diverge(f"training loss exploded to {raw_value:.4g} {self._where()} (limit "
+                         f"{self.config.explode_factor:g} x ln(vocabulary) = {self.explode_at:.4g})")
+            return False
+        return True
+
+    def _count(self, seq_len: int, n_tokens: int, raw_value: float, seconds: float) -> None:
+        state = self.state
+        state.step += 1
+        state.position += seq_len
+        state.epoch_steps += 1
+        state.epoch_tokens += n_tokens
+        state.epoch_loss_sum += raw_value * n_tokens
+        state.tokens += n_tokens
+        state.train_seconds += seconds
+        state.epoch_seconds += seconds
+        self.bar.update(completed=min(state.step, self.planned), loss=f"{raw_value:.3f}",
+                        tps=f"{state.tokens / max(state.train_seconds, 1e-9):,.0f}")
+
+    def end_epoch(self, on_epoch: Optional[Callable[[EpochRecord], None]]) -> None:
+        """Validate, record the epoch, start the next from a zero state, save."""
+        config, state = self.config, self.state
+        self.bar.update(description=f"epoch {state.epoch + 1}/{config.epochs} validating")
+        t0 = time.perf_counter()
+        val_loss = evaluate(self.model, self.val_src, config.bptt, self.check_interrupt)
+        state.epoch_seconds += time.perf_counter() - t0
+        record = EpochRecord(epoch=state.epoch + 1, train_loss=state.epoch_loss_sum / max(state.epoch_tokens, 1),
+                             val_loss=val_loss, val_ppl=perplexity(val_loss), steps=state.epoch_steps,
+                             tokens=state.epoch_tokens, seconds=state.epoch_seconds)
+        self.epochs.append(record)
+        state.epoch += 1
+        state.position = 0
+        state.epoch_steps = state.epoch_tokens = 0
+        state.epoch_loss_sum = state.epoch_seconds = 0.0
+        self.hidden = None  # each epoch starts from a zero state
+        self.bar.print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, valid loss {val_loss:.4f} "
+                       f"(ppl {record.val_ppl:.2f}), {record.seconds:.1f} s")
+        if not math.isfinite(val_loss):
+            self.diverge(f"non-finite validation loss ({val_loss}) after epoch {record.epoch}")
+        self.save()
+        self.planned = state.step + (config.epochs - state.epoch) * record.steps  # re-estimate from this epoch
+        if config.max_steps is not None:
+            self.planned = min(self.planned, config.max_steps)
+        self.bar.update(total=self.planned)
+        if on_epoch is not None:
+            on_epoch(record)
+
+    def finish(self) -> tuple[str, Optional[float], Optional[float]]:
+        """(why it stopped, validation loss, test loss) of the final model; the losses are None if it diverged."""
+        state, config = self.state, self.config
         if state.diverged:
-            stopped = "diverged"
-            save()
-            bar.print(f"diverged: {state.divergence_reason}")
-            val_loss = test_loss = None
+            self.save()
+            self.bar.print(f"diverged: {state.divergence_reason}")
+            return "diverged", None, None
+        stopped = "epochs" if state.epoch >= config.epochs else "max_steps"
+        if state.position != 0 or state.step == 0:
+            self.save()  # stopped within an epoch (or before any step): keep the exact position
+        self.check_interrupt()
+        self.bar.update(description="final evaluation", total=state.step, completed=state.step)
+        if state.position == 0 and self.epochs:
+            val_loss = self.epochs[-1].val_loss  # the final model is the last epoch's
         else:
-            stopped = "epochs" if state.epoch >= config.epochs else "max_steps"
-            if state.position != 0 or state.step == 0:
-                save()  # stopped within an epoch (or before any step): keep the exact position
-            check_interrupt()
-            bar.update(description="final evaluation", total=state.step, completed=state.step)
-            if state.position == 0 and epochs:
-                val_loss = epochs[-1].val_loss  # the final model is the last epoch's
-            else:
-                val_loss = evaluate(model, val_src, config.bptt, check_interrupt)
-            test_loss = evaluate(model, test_src, config.bptt, check_interrupt)
-            if not math.isfinite(val_loss) or not math.isfinite(test_loss):
-                diverge(f"non-finite {'validation' if not math.isfinite(val_loss) else 'test'} loss of the "
-                        "final model")
-                stopped = "diverged"
-                save()
-                val_loss = test_loss = None
-    state.seconds = seconds_before + (time.perf_counter() - call_start)
-    return TrainResult(
-        canonical_id=cell.canonical_id, arch_sha1=cell.arch_sha1, config=config.to_dict(), corpus=corpus_info,
-        num_parameters=model.num_parameters(), epochs=list(epochs),
-        val_loss=val_loss, val_ppl=perplexity(val_loss) if val_loss is not None else None,
-        test_loss=test_loss, test_ppl=perplexity(test_loss) if test_loss is not None else None,
-        steps=state.step, tokens=state.tokens, train_seconds=state.train_seconds, seconds=state.seconds,
-        tokens_per_second=state.tokens / state.train_seconds if state.train_seconds > 0 else 0.0,
-        diverged=state.diverged, divergence_reason=state.divergence_reason, stopped=stopped,
-        resumed_from=resumed_from, checkpoint=str(ckpt_path) if ckpt_path is not None else None, model=model)
+            val_loss = evaluate(self.model, self.val_src, config.bptt, self.check_interrupt)
+        test_loss = evaluate(self.model, self.test_src, config.bptt, self.check_interrupt)
+        if not math.isfinite(val_loss) or not math.isfinite(test_loss):
+            self.diverge(f"non-finite {'validation' if not math.isfinite(val_loss) else 'test'} loss of the final "
+                         "model")
+            self.save()
+            return "diverged", None, None
+        return stopped, val_loss, test_loss
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def run(self, progress: bool, on_epoch: Optional[Callable[[EpochRecord], None]]) -> TrainResult:
+        config, state = self.config, self.state
+        mean_len = config.bptt * (0.975 if config.variable_bptt else 1.0)
+        self.planned = config.epochs * max(1, math.ceil((self.rows - 1) / mean_len))
+        if config.max_steps is not None:
+            self.planned = min(self.planned, config.max_steps)
+        self.interrupt = _Interrupt(self.ckpt_path is not None)
+        self.bar = _Bar(progress, self.planned, min(state.step, self.planned))
+        with self.interrupt, self.bar:
+            while not state.diverged and not self.done():
+                self.bar.update(description=f"epoch {state.epoch + 1}/{config.epochs}")
+                self.model.train()
+                while state.position < self.rows - 1:
+                    if config.max_steps is not None and state.step >= config.max_steps:
+                        break
+                    self.check_interrupt()
+                    if not self.step():
+                        break
+                if state.diverged or state.position < self.rows - 1:
+                    break  # diverged, or stopped by max_steps within the epoch
+                self.end_epoch(on_epoch)
+            stopped, val_loss, test_loss = self.finish()
+        return self.result(stopped, val_loss, test_loss)
+
+    def result(self, stopped: str, val_loss: Optional[float], test_loss: Optional[float]) -> TrainResult:
+        state = self.state
+        state.seconds = self.seconds_before + (time.perf_counter() - self.call_start)
+        return TrainResult(
+            canonical_id=self.cell.canonical_id, arch_sha1=self.cell.arch_sha1, config=self.config.to_dict(),
+            corpus=self.corpus_info, num_parameters=self.model.num_parameters(), epochs=list(self.epochs),
+            val_loss=val_loss, val_ppl=perplexity(val_loss) if val_loss is not None else None,
+            test_loss=test_loss, test_ppl=perplexity(test_loss) if test_loss is not None else None,
+            steps=state.step, tokens=state.tokens, train_seconds=state.train_seconds, seconds=state.seconds,
+            tokens_per_second=state.tokens / state.train_seconds if state.train_seconds > 0 else 0.0,
+            diverged=state.diverged, divergence_reason=state.divergence_reason, stopped=stopped,
+            resumed_from=self.resumed_from, checkpoint=str(self.ckpt_path) if self.ckpt_path is not None else None,
+            model=self.model)
 
 
 def _to_cpu(obj: Any) -> Any:

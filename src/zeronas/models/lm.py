@@ -118,11 +118,15 @@ class RNNModel(nn.Module):
                 out = locked_dropout(out, self.config.dropouth, self.training)
         return (per_layer if return_all else out), new_hidden
 
-    def decode(self, hidden_out: Tensor) -> Tensor:
+    def decode(self, hidden_out: Tensor, return_dropped: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Logits of the last layer's outputs (after output dropout); with ``return_dropped``, also the dropped
+        outputs (training's activation regularisation reads them)."""
         dropped = locked_dropout(hidden_out, self.config.dropout, self.training)
         if all(layer.fast_backward for layer in self.layers):
-            return fast_linear(dropped, self.decoder.weight, self.decoder.bias)
-        return self.decoder(dropped)
+            logits = fast_linear(dropped, self.decoder.weight, self.decoder.bias)
+        else:
+            logits = self.decoder(dropped)
+        return (logits, dropped) if return_dropped else logits
 
     def forward(self, tokens: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
         out, new_hidden = self.run_layers(self.embed(tokens), hidden)
