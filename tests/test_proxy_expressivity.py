@@ -12,7 +12,7 @@ from zeronas.cells.recipe import parse_recipe
 from zeronas.cells.reference import reference_cell
 from zeronas.proxies import TINY, score_cell
 from zeronas.proxies.context import ScoringContext
-from zeronas.proxies.flops import ELEMENTWISE_MACS, cell_macs, model_macs
+from zeronas.proxies.flops import cell_macs, model_macs
 from zeronas.proxies.grad_norm import weight_matrices
 from zeronas.proxies.jacob_cov import K, jacob_cov_score
 from zeronas.proxies.runner import run_proxy
@@ -244,7 +244,10 @@ def test_flops_matmuls_match_the_built_model(cell, corpus):
 
 def test_flops_counts_every_op_of_the_cell_language():
     """A new op must be given a MAC count on purpose; an unknown one is an error, not a silent zero."""
-    assert set(OPS) - {"linear"} == set(ELEMENTWISE_MACS)
+    assert {name for name, spec in OPS.items() if spec.macs is not None} == set(OPS) - {"linear"}
+    assert {name for name, spec in OPS.items() if spec.kernel is not None} == set(OPS) - {"linear"}
+    assert {name for name, spec in OPS.items() if spec.region_thresholds} == {
+        name for name in OPS if name.startswith("activation_")}
     cell = parse_recipe({"a": {"op": "linear", "input": ["x", "h_prev_0"]},
                          "b": {"op": "linear", "input": ["x", "h_prev_0"]},
                          "h_new_0": {"op": "blend", "input": ["a", "b", "h_prev_0"]}})

@@ -21,15 +21,9 @@ from __future__ import annotations
 
 import torch
 
+from zeronas.cells.ops import OPS
+
 Tensor = torch.Tensor
-
-THRESHOLDS: dict[str, tuple[float, ...]] = {
-    "activation_leaky_relu": (0.0,),
-    "activation_relu": (0.0,),  # ENAS/DARTS cells: ReLU's one breakpoint, as leaky ReLU
-    "activation_tanh": (-1.0, 0.0, 1.0),
-    "activation_sigm": (-2.0, 0.0, 2.0),
-}
-
 
 def sign_code(pre: Tensor) -> Tensor:
     """``(..., H)`` -> ``(..., H)`` bool: is the unit on the positive side of its activation?"""
@@ -38,10 +32,10 @@ def sign_code(pre: Tensor) -> Tensor:
 
 def region_code(op: str, pre: Tensor) -> Tensor:
     """``(..., H)`` -> ``(..., H * k)`` bool thermometer code over the op's ``k`` thresholds (see module doc)."""
-    try:
-        thresholds = THRESHOLDS[op]
-    except KeyError:
-        raise ValueError(f"no activation code for op {op!r}") from None
+    spec = OPS.get(op)
+    thresholds = spec.region_thresholds if spec is not None else ()
+    if not thresholds:
+        raise ValueError(f"no activation code for op {op!r}")
     bits = torch.stack([pre > t for t in thresholds], dim=-1)
     return bits.reshape(*pre.shape[:-1], pre.shape[-1] * len(thresholds))
 

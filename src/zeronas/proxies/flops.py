@@ -17,31 +17,16 @@ linear layers); bias additions, plain sums and the transcendental activations ar
 matmuls, which dominate, equal the number of cell weight-matrix entries, so this proxy is close to
 ``params`` (like it, it is a size baseline); the elementwise products are what a cell adds beyond its
 weights. No data and no weights are used. Higher is better, as for ``params`` (bigger models are better
-language models in NAS-Bench-NLP). An op missing from the table below is an error, not a silent 0.
+language models in NAS-Bench-NLP). An op without a ``macs`` entry in :data:`zeronas.cells.ops.OPS` is an error, not a silent 0.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
+from zeronas.cells.ops import OPS
 from zeronas.cells.recipe import Cell
 from zeronas.models.lm import ModelConfig
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
-
-
-# Multiplications per output element of each weight-free op, given its number of inputs.
-ELEMENTWISE_MACS: dict[str, Callable[[int], int]] = {
-    "elementwise_prod": lambda k: k - 1,
-    "blend": lambda k: 2,  # z * a and (1 - z) * b
-    "elementwise_mean": lambda k: 1,
-    "elementwise_sum": lambda k: 0,
-    "identity": lambda k: 0,
-    "activation_tanh": lambda k: 0,
-    "activation_sigm": lambda k: 0,
-    "activation_leaky_relu": lambda k: 0,
-    "activation_relu": lambda k: 0,
-}
 
 
 def cell_macs(cell: Cell, n_in: int, n_out: int) -> int:
@@ -51,10 +36,10 @@ def cell_macs(cell: Cell, n_in: int, n_out: int) -> int:
         op, inputs = cell.op(node), cell.node_inputs(node)
         if op == "linear":
             total += sum((n_in if s == "x" else n_out) * n_out for s in inputs)
-        elif op in ELEMENTWISE_MACS:
-            total += ELEMENTWISE_MACS[op](len(inputs)) * n_out
+        elif op in OPS and OPS[op].macs is not None:
+            total += OPS[op].macs(len(inputs)) * n_out  # type: ignore[misc]
         else:
-            raise ValueError(f"flops: no MAC count for op {op!r} (node {node!r}); add it to ELEMENTWISE_MACS")
+            raise ValueError(f"flops: no MAC count for op {op!r} (node {node!r}); give its OpSpec a `macs`")
     return total
 
 
