@@ -68,20 +68,33 @@ def _ppl(arch: Any) -> float:
     return math.inf if arch.diverged else float(arch.test_ppl)
 
 
+PREDICTOR = "predictor"
+
+
 def run(seeds: list[int], budget: int, proxy: str, store: str, algorithms: list[str], workers: int,
-        config: ScoringConfig, exhaustive: bool = False) -> dict[str, Any]:
+        config: ScoringConfig, exhaustive: bool = False, predictor: str | None = None) -> dict[str, Any]:
     bench = Benchmark.nbnlp()
     by_id = {a.canonical_id: a for a in bench}
     pct = _percentiles(bench)
     methods = [(alg, p) for alg in algorithms for p in dict.fromkeys([proxy, BASELINE])]
+    fitted: set[str] = set()
+    if predictor is not None:  # ranked by a fitted model instead of a proxy (its own scoring config)
+        from zeronas.predict.model import load_predictor
+
+        fitted = set(load_predictor(predictor).training.get("canonical_ids", []))
+        methods += [(alg, PREDICTOR) for alg in algorithms]
     rows: dict[str, list[dict[str, Any]]] = {}
     for alg, p in methods:
         key = f"{alg} / {p}"
         for seed in seeds:
-            cfg = ScoringConfig() if p == BASELINE else config
+            cfg = ScoringConfig() if p in (BASELINE, PREDICTOR) else config
             t0 = time.monotonic()
-            result = run_search(algorithm=alg, proxy=p, budget=budget, seed=seed, store=store, workers=workers,
-                                config=cfg)
+            if p == PREDICTOR:
+                result = run_search(algorithm=alg, predictor=predictor, budget=budget, seed=seed, store=store,
+                                    workers=workers, config=cfg)
+            else:
+                result = run_search(algorithm=alg, proxy=p, budget=budget, seed=seed, store=store, workers=workers,
+                                    config=cfg)
             top = [by_id[c.canonical_id] for c in result.best]
             rows.setdefault(key, []).append({
                 "seed": seed,
@@ -93,6 +106,7 @@ def run(seeds: list[int], budget: int, proxy: str, store: str, algorithms: list[
                 "computed": result.computed,
                 "proxy": p,
                 "top1_id": top[0].canonical_id,
+                "top1_in_fitted_sample": top[0].canonical_id in fitted if p == PREDICTOR else None,
             })
             print(f"{key:28s} seed {seed}: top-1 ppl {rows[key][-1]['top1_ppl']:.1f} "
                   f"({result.computed} cells scored, {rows[key][-1]['seconds']:.0f} s)", file=sys.stderr)
@@ -124,6 +138,7 @@ def run(seeds: list[int], budget: int, proxy: str, store: str, algorithms: list[
             "top5_best_ppl_median": statistics.median(r["top5_best_ppl"] for r in rs),
             "evaluated_best_ppl_median": statistics.median(r["evaluated_best_ppl"] for r in rs),
             "seconds_mean": statistics.fmean(r["seconds"] for r in rs),
+            "top1_in_fitted_sample": sum(bool(r.get("top1_in_fitted_sample")) for r in rs),
             "runs": rs,
         }
     return summary
@@ -168,6 +183,9 @@ def main() -> None:
                              "config of zeronas search and of the committed results store)")
     parser.add_argument("--exhaustive", action="store_true",
                         help="also score every benchmark cell with the proxy: its global pick, for reference")
+    parser.add_argument("--predictor", default=None,
+                        help="also search ranked by this model of `zeronas predict fit` (default scoring config); "
+                             "each run records whether its pick was among the model's labelled cells")
     parser.add_argument("--json", default=None, help="also write the summary (with every run) to this file")
     args = parser.parse_args()
     seeds = ([int(s) for s in args.seeds.split(",")] if "," in args.seeds else list(range(int(args.seeds))))
@@ -179,7 +197,7 @@ def main() -> None:
             config = ScoringConfig.from_dict(json.load(fh))
     summary = run(seeds, args.budget, args.proxy or default_proxy(), args.store,
                   [a.strip() for a in args.algorithms.split(",") if a.strip()], args.workers, config,
-                  args.exhaustive)
+                  args.exhaustive, args.predictor)
     print(markdown(summary))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
