@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from zeronas.cells.ops import OPS
 
@@ -74,7 +74,7 @@ class Cell:
     def canonical_id(self) -> str:
         """Invariant to renaming intermediate nodes and to the input order of commutative ops."""
         if "canonical" not in self._ids:
-            self._ids["canonical"] = _canonical_id(self.recipe, self.hidden_tuple_size)
+            self._ids["canonical"] = _canonical_id(self.recipe, self.hidden_tuple_size, self.order)
         return self._ids["canonical"]
 
     def op(self, node: str) -> str:
@@ -277,43 +277,19 @@ def _check_no_dead_nodes(recipe: dict[str, dict[str, Any]], k: int, source: str)
 # Canonical id
 # ----------------------------------------------------------------------------------------------
 
-def _subgraph_signatures(recipe: dict[str, dict[str, Any]]) -> dict[str, str]:
+def _subgraph_signatures(recipe: dict[str, dict[str, Any]], order: Sequence[str]) -> dict[str, str]:
     """A Merkle hash per node of the tree below it, commutative inputs sorted.
 
     It ignores sharing (two distinct but identical sub-trees hash alike); it only orders children,
     and the full serialization in :func:`_canonical_id` settles ties exactly."""
     sigs: dict[str, str] = {}
-    for node in _post_order(recipe):  # every input before the node: no recursion, however deep the cell
+    for node in order:  # the cell's topological order: every input first, no recursion however deep the cell
         spec = recipe[node]
         child = [sigs.get(c, c) for c in spec["input"]]  # a cell input (x, h_prev_i) is its own signature
         if OPS[spec["op"]].commutative:
             child.sort()
         sigs[node] = hashlib.sha1(f"{spec['op']}({','.join(child)})".encode()).hexdigest()
     return sigs
-
-
-def _post_order(recipe: dict[str, dict[str, Any]]) -> list[str]:
-    """The nodes of an acyclic recipe, each after all of its inputs (iterative depth-first search)."""
-    done: set[str] = set()
-    order: list[str] = []
-    for root in recipe:
-        if root in done:
-            continue
-        stack: list[tuple[str, int]] = [(root, 0)]
-        while stack:
-            node, i = stack[-1]
-            inputs = recipe[node]["input"]
-            if i < len(inputs):
-                stack[-1] = (node, i + 1)
-                child = inputs[i]
-                if child in recipe and child not in done:
-                    stack.append((child, 0))
-            else:
-                stack.pop()
-                if node not in done:
-                    done.add(node)
-                    order.append(node)
-    return order
 
 
 def _serialize(recipe: dict[str, dict[str, Any]], roots: list[str], sig, tie_order: dict[str, list[str]]) -> str:
@@ -362,8 +338,8 @@ def _serialize(recipe: dict[str, dict[str, Any]], roots: list[str], sig, tie_ord
     return ";".join(parts) + "|" + ",".join(tops)
 
 
-def _canonical_id(recipe: dict[str, dict[str, Any]], k: int) -> str:
-    sigs = _subgraph_signatures(recipe)
+def _canonical_id(recipe: dict[str, dict[str, Any]], k: int, order: Sequence[str]) -> str:
+    sigs = _subgraph_signatures(recipe, order)
 
     def sig(n: str) -> str:
         return sigs.get(n, n)
