@@ -118,9 +118,7 @@ def predictor_rows(model: Predictor, archs: Sequence[Architecture],
     ``predictor_quality`` (the predicted quality alone: the loss prediction) and ``predictor_trainable``
     (``1 - p_diverge``). A cell whose features are incomplete is ``missing`` in each; seconds are the sum of the
     feature proxies'."""
-    X, complete = feature_matrix([a.cell for a in archs], [scores.get(a.canonical_id, {}) for a in archs],
-                                 model.proxies, model.structure)
-    pred = model.predict(X[complete]) if complete.any() else None
+    pred, complete = predict_cells(model, [a.cell for a in archs], [scores.get(a.canonical_id, {}) for a in archs])
     ids = tuple(a.canonical_id for a in archs)
     losses = tuple(a.mean_test_loss for a in archs)
     seconds = tuple(sum(scores[a.canonical_id][p].seconds for p in model.proxies) if c else None
@@ -129,7 +127,7 @@ def predictor_rows(model: Predictor, archs: Sequence[Architecture],
     for name in (ROW, QUALITY_ROW, TRAINABLE_ROW):
         values: list[float | None] = [None] * len(archs)
         statuses = [MISSING] * len(archs)
-        if pred is not None:
+        if complete.any():
             column = {ROW: pred.score, QUALITY_ROW: pred.quality, TRAINABLE_ROW: 1.0 - pred.p_diverge}[name]
             for pos, i in enumerate(np.flatnonzero(complete)):
                 v = float(column[pos])

@@ -32,6 +32,7 @@ import datetime as _dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -191,10 +192,17 @@ class Predictor:
                    created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
     # -- prediction --------------------------------------------------------------------------------------------
-    def predict(self, X: np.ndarray) -> Prediction:
-        """Predictions for complete feature rows (see :func:`zeronas.predict.features.feature_matrix`)."""
+    @cached_property
+    def _boosters(self) -> tuple[Any, Any]:
+        """(quality booster or None, classifier or None), parsed from their text once per model: a search predicts
+        every round."""
         import lightgbm as lgb
 
+        return (None if self.regressor is None else lgb.Booster(model_str=self.regressor),
+                None if self.classifier is None else lgb.Booster(model_str=self.classifier))
+
+    def predict(self, X: np.ndarray) -> Prediction:
+        """Predictions for complete feature rows (see :func:`zeronas.predict.features.feature_matrix`)."""
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != len(self.features):
             raise PredictorError(f"feature matrix has {X.shape[-1] if X.ndim else 0} columns; this predictor "
@@ -202,12 +210,13 @@ class Predictor:
         if len(X) == 0:
             empty = np.zeros(0)
             return Prediction(empty, empty, empty, empty)
+        regressor, classifier = self._boosters
         goodness = _prior_z(X, self.proxies, self.prior, self.prior_higher_is_better, self.prior_values)
-        if self.regressor is not None:
-            goodness = goodness + lgb.Booster(model_str=self.regressor).predict(X)
+        if regressor is not None:
+            goodness = goodness + regressor.predict(X)
         quality = stats.norm.cdf((goodness - self.goodness_mean) / self.goodness_std)
-        if self.classifier is not None:
-            p = lgb.Booster(model_str=self.classifier).predict(X)
+        if classifier is not None:
+            p = classifier.predict(X)
         else:
             p = np.full(len(X), self.p_diverge_constant)
         grid = np.linspace(0, 1, len(self.loss_quantiles))

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from zeronas.predict.features import feature_matrix
+from zeronas.predict.data import predict_cells
 from zeronas.predict.model import Predictor, load_predictor
 
 
@@ -33,11 +33,8 @@ class PredictorRanking:
         out = np.full(len(candidates), -math.inf)
         if not candidates:
             return out
-        X, complete = feature_matrix([c.cell for c in candidates], [c.scores for c in candidates],
-                                     self.model.proxies, self.model.structure)
-        if complete.any():
-            score = self.model.predict(X[complete]).score
-            out[complete] = np.where(np.isfinite(score), score, -math.inf)
+        pred, complete = predict_cells(self.model, [c.cell for c in candidates], [c.scores for c in candidates])
+        out[complete] = np.where(np.isfinite(pred.score), pred.score, -math.inf)
         return out
 
     def __str__(self) -> str:
