@@ -348,18 +348,8 @@ class SQLiteStore:
                statuses: Iterable[str] | None = None) -> int:
         """Explicitly forget results of one config (optionally only some proxies / statuses), so that a later
         run computes them again. Returns the number of rows deleted."""
-        self._writable()
-        sql = "DELETE FROM results WHERE config_hash = ? AND seed = ?"
-        params: list[object] = [config.config_hash(), config.seed]
-        for column, values in (("proxy", proxies), ("status", statuses)):
-            if values is not None:
-                vals = list(values)
-                if not vals:
-                    return 0
-                sql += f" AND {column} IN ({', '.join('?' * len(vals))})"
-                params.extend(vals)
-        with self._transaction():
-            return self._db.execute(sql, params).rowcount
+        return self.delete_where(config_hash=config.config_hash(), seed=config.seed, proxies=proxies,
+                                 statuses=statuses)
 
     # -- reading -----------------------------------------------------------------------------------------------
     def get(self, canonical_id: str, config_hash: str | ScoringConfig,
@@ -463,16 +453,18 @@ class SQLiteStore:
         for row in cur:
             yield dict(zip(names, row))
 
-    def delete_where(self, *, config_hash: str | None = None, proxies: Iterable[str] | None = None,
-                     statuses: Iterable[str] | None = None, dry_run: bool = False) -> int:
-        """Forget rows by config hash, proxy and status (each optional; all rows when none is given). With
+    def delete_where(self, *, config_hash: str | None = None, seed: int | None = None,
+                     proxies: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
+                     dry_run: bool = False) -> int:
+        """Forget rows by config hash, seed, proxy and status (each optional; all rows when none is given). With
         ``dry_run``, only count them."""
         if not dry_run:
             self._writable()
         where, params = [], []  # type: ignore[var-annotated]
-        if config_hash is not None:
-            where.append("config_hash = ?")
-            params.append(config_hash)
+        for column, value in (("config_hash", config_hash), ("seed", seed)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
         for column, values in (("proxy", proxies), ("status", statuses)):
             if values is not None:
                 vals = list(values)
