@@ -13,7 +13,7 @@ from rich.table import Table
 
 from zeronas import __version__
 from zeronas.cells.recipe import RecipeError, load_cell
-from zeronas.cells.resolve import resolve_cell  # noqa: F401 - also zeronas.cli.resolve_cell
+from zeronas.cells.resolve import resolve_cell
 
 app = typer.Typer(help="Training-free neural architecture search for recurrent networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)

@@ -211,7 +211,8 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
     with the model's scoring config if the store lacks them)."""
     import math
 
-    from zeronas.cli import fail, out, resolve_cell
+    from zeronas.cells.resolve import resolve_cell
+    from zeronas.cli import fail, out
     from zeronas.predict.data import predict_cells
     from zeronas.predict.model import load_predictor
     from zeronas.proxies import ScoringConfig
