@@ -92,7 +92,7 @@ def test_published_cells_validate_and_train(name):
     loss, _ = model.loss(tokens[:-1], tokens[1:])
     assert torch.isfinite(loss)
     loss.backward()
-    params = model.cell_parameters()
+    params = model.recurrent_parameters()
     per_layer = sum(len(cell.node_inputs(n)) + 1 for n in cell.recipe if cell.op(n) == "linear")  # weights + bias
     assert len(params) == TINY["n_layers"] * per_layer
     for pname, p in params:  # every node feeds the output: every cell weight gets a gradient

@@ -200,7 +200,7 @@ def test_loss_is_mean_token_cross_entropy_and_backprops_into_cells():
     loss, _ = model.loss(tokens, targets)
     assert 2.0 < loss.item() < 4.0  # close to log(20) = 3.0 at initialisation
     loss.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for _, p in model.cell_parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for _, p in model.recurrent_parameters())
 
 
 def sample_published_counts(n: int, seed: int = 0):

@@ -12,8 +12,7 @@ from zeronas.cells.recipe import parse_recipe
 from zeronas.cells.reference import reference_cell
 from zeronas.proxies import TINY, score_cell
 from zeronas.proxies.context import ScoringContext
-from zeronas.proxies.flops import cell_macs, model_macs
-from zeronas.proxies.grad_norm import weight_matrices
+from zeronas.models.macs import cell_macs
 from zeronas.proxies.jacob_cov import K, jacob_cov_score
 from zeronas.proxies.runner import run_proxy
 from zeronas.proxies.synflow import synflow_score
@@ -115,7 +114,7 @@ def test_grad_norm_is_the_weight_gradient_norm_of_the_loss(corpus):
     model = ctx.model(fast_backward=False)
     loss, _ = model.loss(ctx.inputs, ctx.targets)
     loss.backward()
-    expected = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for _, p in weight_matrices(model)))
+    expected = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for _, p in model.weight_matrices()))
     everything = math.sqrt(sum(float(p.grad.double().pow(2).sum()) for p in model.parameters()))
     got = value("grad_norm", ctx)
     assert got == pytest.approx(expected, rel=1e-5)
@@ -124,8 +123,8 @@ def test_grad_norm_is_the_weight_gradient_norm_of_the_loss(corpus):
 
 def test_grad_norm_weights_are_the_matrices(corpus):
     model = ScoringContext(reference_cell("gru"), TINY, corpus).model()
-    names = [n for n, _ in weight_matrices(model)]
-    cell_matrices = [n for n, _ in model.cell_parameters() if ".weight_" in n]
+    names = [n for n, _ in model.weight_matrices()]
+    cell_matrices = [n for n, _ in model.recurrent_parameters() if ".weight_" in n]
     assert sorted(names) == sorted(["encoder.weight"] + cell_matrices)
     assert not any("bias" in n for n in names)
 
@@ -236,10 +235,10 @@ def test_flops_matmuls_match_the_built_model(cell, corpus):
     """Each cell weight entry is used once per token: matmul MACs = entries of the built model's matrices."""
     ctx = ScoringContext(reference_cell(cell), TINY, corpus)
     model = ctx.model()
-    entries = sum(p.numel() for n, p in model.cell_parameters() if ".weight_" in n)
+    entries = sum(p.numel() for n, p in model.recurrent_parameters() if ".weight_" in n)
     decoder = model.decoder.weight.numel()
     elementwise = {"rnn": 0, "lstm": 3, "gru": 3}[cell] * (24 + 24 + 16)  # gru: reset product + blend (2)
-    assert model_macs(ctx.cell, ctx.vocab_size, ctx.model_config()) == entries + decoder + elementwise
+    assert model.macs_per_token() == ctx.macs_per_token() == entries + decoder + elementwise
 
 
 def test_flops_counts_every_op_of_the_cell_language():

@@ -106,8 +106,8 @@ def test_torch_func_jacobian_equals_backward_loop_and_finite_differences(corpus)
         emb = model_loop.embed(ctx.inputs[:, :3])
     by_func = jacobian_func(model_func, emb)
     by_loop = jacobian_loop(model_loop, emb)
-    assert len(by_func) == len(by_loop) == len(model_loop.cell_parameters())
-    for a, b, (_, p) in zip(by_func, by_loop, model_loop.cell_parameters()):
+    assert len(by_func) == len(by_loop) == len(model_loop.recurrent_parameters())
+    for a, b, (_, p) in zip(by_func, by_loop, model_loop.recurrent_parameters()):
         assert a.shape == b.shape == (3, *p.shape)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
     with pytest.raises(ValueError):
@@ -117,7 +117,7 @@ def test_torch_func_jacobian_equals_backward_loop_and_finite_differences(corpus)
     model = ctx.model(fast_backward=True).double()
     emb64 = emb.double()
     grads = jacobian_loop(model, emb64)
-    params = [p for _, p in model.cell_parameters()]
+    params = [p for _, p in model.recurrent_parameters()]
     gen = torch.Generator().manual_seed(3)
     direction = [torch.randn(p.shape, generator=gen, dtype=torch.float64) for p in params]
 
@@ -299,9 +299,10 @@ def test_hidden_states_are_the_cell_inputs_of_each_layer(corpus):
         score = run_proxy(name, ctx)
         assert score.ok and score.value == covariance_score(states[layer - 1])
         assert get_proxy(name).higher_is_better
-    with pytest.raises(ValueError):
-        from zeronas.proxies._hidden import layer_score
+    from zeronas.proxies._hidden import layer_score
+    from zeronas.proxies.registry import Unsupported
 
+    with pytest.raises(Unsupported, match="layer 4 does not exist: the model has 3 layer"):
         layer_score(ctx, TINY.n_layers + 1)
 
 

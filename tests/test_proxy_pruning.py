@@ -18,7 +18,7 @@ from zeronas.proxies import TINY, ScoringConfig, get_proxy
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.grasp import grasp, hessian_vector_product
 from zeronas.proxies.runner import run_proxy
-from zeronas.proxies.snip import saliency_weights, snip
+from zeronas.proxies.snip import snip
 
 # a model small enough for a finite difference per weight: vocab 9, embedding 3, hidden 4, two layers
 MICRO = ScoringConfig(batch_size=2, seq_len=5, emb_size=3, hidden_size=4, n_layers=2, seed=3)
@@ -44,10 +44,10 @@ def _loss64(model, ctx) -> float:
 
 def test_saliency_weights_are_the_cell_matrices_and_the_tied_embedding(micro_corpus):
     model = ScoringContext(reference_cell("lstm"), MICRO, micro_corpus).model()
-    names = [n for n, _ in saliency_weights(model)]
+    names = [n for n, _ in model.weight_matrices()]
     assert "encoder.weight" in names and "decoder.weight" not in names  # tied: counted once
     assert not any(n.endswith("bias") for n in names)
-    cell_matrices = [n for n, p in model.cell_parameters() if p.dim() == 2]
+    cell_matrices = [n for n, p in model.recurrent_parameters() if p.dim() == 2]
     assert len(cell_matrices) == 2 * 4 * 2  # 2 layers x 4 gates x (x, h_prev_0)
     assert set(cell_matrices) < set(names)
 
@@ -61,7 +61,7 @@ def test_snip_equals_finite_difference_saliency(cell_name, micro_corpus):
     eps = 1e-6
     expected = 0.0
     n_weights = 0
-    for _, p in saliency_weights(model):
+    for _, p in model.weight_matrices():
         flat = p.data.view(-1)
         for i in range(flat.numel()):
             original = flat[i].item()
@@ -85,7 +85,7 @@ def test_snip_counts_the_recurrent_cells(micro_corpus):
         def model(self, fast_backward: bool = True):
             model = super().model(fast_backward)
             with torch.no_grad():
-                for _, p in model.cell_parameters():
+                for _, p in model.recurrent_parameters():
                     if p.dim() == 2:
                         p.zero_()
             return model
@@ -156,7 +156,7 @@ def test_grasp_hessian_gradient_product_matches_finite_differences(cell_name, mi
     against double backward, in float64."""
     ctx = ScoringContext(reference_cell(cell_name), MICRO, micro_corpus)
     model = ctx.model(fast_backward=False).double()
-    named = saliency_weights(model)
+    named = model.weight_matrices()
     weights = [p for _, p in named]
     loss, _ = model.loss(ctx.inputs, ctx.targets)
     g = [x.detach() for x in torch.autograd.grad(loss, weights)]
@@ -174,7 +174,7 @@ def test_hessian_vector_product_keeps_the_tied_embedding_tied(micro_corpus):
     on a direction that is non-zero only there."""
     ctx = ScoringContext(reference_cell("gru"), MICRO, micro_corpus)
     model = ctx.model(fast_backward=False).double()
-    named = saliency_weights(model)
+    named = model.weight_matrices()
     weights = [p for _, p in named]
     v = [torch.zeros_like(w) if n != "encoder.weight" else torch.ones_like(w) for n, w in named]
     hv = hessian_vector_product(model, ctx.inputs, ctx.targets, [n for n, _ in named], v)
@@ -185,7 +185,7 @@ def test_hessian_vector_product_keeps_the_tied_embedding_tied(micro_corpus):
 def test_grasp_is_minus_theta_dot_hg_over_the_weight_matrices(micro_corpus):
     ctx = ScoringContext(reference_cell("gru"), MICRO, micro_corpus)
     model = ctx.model(fast_backward=False).double()
-    weights = [p for _, p in saliency_weights(model)]
+    weights = [p for _, p in model.weight_matrices()]
     loss, _ = model.loss(ctx.inputs, ctx.targets)
     g = [x.detach() for x in torch.autograd.grad(loss, weights)]
     fd = _finite_difference_hg(model, ctx, weights, g, eps=1e-4 / max(x.norm().item() for x in g))

@@ -67,7 +67,7 @@ def test_a_bad_device_stores_nothing_and_says_why(tmp_path, device, message):
     ("n_layers", True, "'n_layers' must be a positive integer"),
     ("seed", -1, "'seed' must be an integer"),
     ("zen_alpha", 0, "'zen_alpha' must be a positive number"),
-    ("corpus", "wiki", "'corpus' must be one of"),
+    ("corpus", "wiki", "'corpus' must be ptb, wikitext-2 or sha256:"),
     ("colour", "red", "unknown scoring config field(s): colour"),
 ])
 def test_a_nonsense_config_is_refused_naming_the_field(tmp_path, field, value, message):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
+CORPUS_HELP = ("Probe corpus: ptb (bundled, default), wikitext-2 (bundled valid/test; probes valid), or a folder "
+               "with train.txt/valid.txt/test.txt or one text file (every split). Stored scores name a user "
+               "corpus by its sha256, not its path.")
 
 
 def fail(message: str) -> "typer.Exit":
@@ -38,10 +41,22 @@ def fail(message: str) -> "typer.Exit":
 
 
 @app.callback(invoke_without_command=True)
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+          plugins: Optional[List[str]] = typer.Option(
+              None, "--plugin", metavar="MODULE",
+              help="Import MODULE (or module:function, called) first: a package of your own that registers "
+                   "proxies, search spaces or model adapters. Repeatable or comma-separated; every worker "
+                   "imports it too, so it must be installed or on PYTHONPATH. Plugins installed under the entry "
+                   "point group zeronas.plugins are loaded without it.")) -> None:
     if version:
         out.print(f"zeronas {__version__}")
         raise typer.Exit()
+    from zeronas.plugins import PluginError, load_plugins
+
+    try:
+        load_plugins(plugins or ())
+    except PluginError as exc:
+        raise fail(str(exc))
 
 
 @cell_app.command("validate")
@@ -118,7 +133,8 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
 
 @app.command("proxies")
 def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
-    """List the registered proxies: name, revision, direction, whether they need data, the gate threshold of a
+    """List the registered proxies: name, revision, direction, whether they need data, the model capabilities
+    they need beyond the model contract (a model without them gets ``unsupported``), the gate threshold of a
     trainability check (used as ``rank!gate``), and what they measure."""
     from zeronas.proxies import list_proxies
 
@@ -127,12 +143,12 @@ def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON
         print(json.dumps([s.as_dict() for s in specs]))
         return
     table = Table(title=f"{len(specs)} proxies")
-    for col in ("name", "rev", "better", "data", "gate", "description"):
+    for col in ("name", "rev", "better", "data", "needs", "gate", "description"):
         table.add_column(col)
     for s in specs:
         gate = "" if s.gate is None else f"{'>=' if s.higher_is_better else '<='} {s.gate:g}"
         table.add_row(s.name, str(s.revision), "higher" if s.higher_is_better else "lower",
-                      "yes" if s.needs_data else "no", gate, s.description)
+                      "yes" if s.needs_data else "no", ",".join(sorted(s.requires)), gate, s.description)
     out.print(table)
 
 
@@ -145,6 +161,7 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
               device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda, cuda:1, ..."),
               batch_size: Optional[int] = typer.Option(None, "--batch-size"),
               seq_len: Optional[int] = typer.Option(None, "--seq-len"),
+              corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Score one cell with training-free proxies; each score comes with its status and seconds."""
     from zeronas.proxies import parse_proxy_list, score_cell
@@ -154,7 +171,7 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
         names = parse_proxy_list(proxies)
     except (RecipeError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
-    config = _scoring_config(seed, device, batch_size, seq_len)
+    config = _scoring_config(seed, device, batch_size, seq_len, corpus=corpus)
     results = score_cell(cell, names, config)
     if as_json:
         print(json.dumps({"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1,
@@ -170,24 +187,34 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
 
 
 def _scoring_config(seed: Optional[int], device: Optional[str], batch_size: Optional[int], seq_len: Optional[int],
-                    config_file: Optional[Path] = None):
-    """The default scoring config, or a JSON file's, with the command-line options that were given on top (an
-    option left out never overrides the file). Checked here, device included: a bad config stops the command
-    before anything is scored or stored."""
+                    config_file: Optional[Path] = None, corpus: Optional[str] = None, default=None):
+    """The default scoring config (or ``default``), or a JSON file's, with the command-line options that were
+    given on top (an option left out never overrides the file). ``--corpus`` keeps the file's probe_split if it
+    names one, else takes the corpus's default (valid for wikitext-2). Checked here, device and corpus included:
+    a bad config or corpus stops the command before anything is scored or stored."""
+    from zeronas.data.corpus import CorpusError
     from zeronas.proxies import ScoringConfig
     from zeronas.proxies.config import ConfigError
     from zeronas.proxies.device import check_config
 
-    base = ScoringConfig()
+    base = default or ScoringConfig()
+    file_split = None
     if config_file is not None:
         try:
-            base = ScoringConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
+            data = json.loads(config_file.read_text(encoding="utf-8"))
+            base = ScoringConfig.from_dict(data)
         except (OSError, ValueError, TypeError, RecursionError) as exc:
             raise fail(f"{config_file}: not a scoring config: {exc}")
+        file_split = data.get("probe_split")
     changes = {k: v for k, v in {"seed": seed, "device": device, "batch_size": batch_size,
                                  "seq_len": seq_len}.items() if v is not None}
     try:
-        return check_config(base.with_(**changes))
+        config = base.with_(**changes)
+        if corpus is not None:
+            config = config.with_corpus(corpus, probe_split=file_split)
+        return check_config(config)
+    except CorpusError as exc:
+        raise fail(f"--corpus: {exc}")
     except ConfigError as exc:
         raise fail(f"{config_file}: {exc}" if config_file is not None else str(exc))
 
@@ -216,6 +243,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                  seq_len: Optional[int] = typer.Option(None, "--seq-len"),
                  config_file: Optional[Path] = typer.Option(None, "--scoring-config",
                                                             help="JSON file of ScoringConfig fields."),
+                 corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
                  no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
                  predictor: Optional[Path] = typer.Option(None, "--predictor",
                                                           help="A model of `zeronas predict fit`: adds the rows "
@@ -243,7 +271,8 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     try:
         evaluation = run_evaluation(
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
-            workers=workers, timeout_s=timeout, config=_scoring_config(seed, device, batch_size, seq_len, config_file),
+            workers=workers, timeout_s=timeout,
+            config=_scoring_config(seed, device, batch_size, seq_len, config_file, corpus),
             executor=executor, ray_address=address, progress=not quiet, score=not no_score,
             report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
     except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, ConfigError, ReportError,
@@ -309,7 +338,8 @@ def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a
 
 
 @app.command("search")
-def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space: nb-nlp, enas or darts."),
+def search_cmd(space: str = typer.Option("nb-nlp", "--space",
+                                         help="Search space: nb-nlp, enas, darts, or one a plugin registers."),
                proxy: Optional[str] = typer.Option(None, "--proxy", "-p",
                                                    help="A proxy, a rank combination a+b or a gated spec rank!gate "
                                                         "(default: the recommended method, the search module's "
@@ -339,6 +369,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
                config_file: Optional[Path] = typer.Option(None, "--scoring-config",
                                                           help="JSON file of ScoringConfig fields (default: the "
                                                                "default config; prune: a small one)."),
+               corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
                as_json: bool = typer.Option(False, "--json", help="Print a JSON list of the top cells (progress "
                                                                   "still goes to stderr)."),
                quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
@@ -351,8 +382,13 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space", help="Search space
     from zeronas.proxies.config import ConfigError
     from zeronas.store import StoreError
 
-    # without a file, run_search chooses the default config for the algorithm (pruning: a small one)
-    config = _scoring_config(None, None, None, None, config_file) if config_file is not None else None
+    # without a file or corpus, run_search chooses the default config for the algorithm (pruning: a small one)
+    config = None
+    if config_file is not None or corpus is not None:
+        from zeronas.search.prune import PRUNE_CONFIG
+
+        config = _scoring_config(None, None, None, None, config_file, corpus,
+                                 default=PRUNE_CONFIG if algorithm == "prune" else None)
     bar = Progress(TextColumn(f"[bold]{algorithm}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                    TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=err, disable=quiet,
                    transient=True)

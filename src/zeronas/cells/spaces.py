@@ -3,7 +3,8 @@
 A search space knows how to draw a random cell and how to step from a cell to a neighbouring one; that is
 all a training-free search (random search, evolution, local search) needs. Spaces register themselves by
 name; the built-in ones are imported on first lookup, so ``get_space("nb-nlp")`` works without importing
-:mod:`zeronas.cells.nbnlp` first.
+:mod:`zeronas.cells.nbnlp` first. Spaces of plugins (entry points of the group ``zeronas.plugins``, see
+:mod:`zeronas.plugins`) are loaded when a name is not found and by :func:`list_spaces`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def get_space(name: str) -> SearchSpace:
     """The registered space called ``name``; ``KeyError`` naming the known spaces otherwise."""
     if name not in _SPACES and name in _BUILTIN_SPACES:
         importlib.import_module(_BUILTIN_SPACES[name])
+    if name not in _SPACES:
+        from zeronas.plugins import load_plugins
+
+        load_plugins()
     try:
         return _SPACES[name]
     except KeyError:
@@ -98,6 +103,9 @@ def get_space(name: str) -> SearchSpace:
 
 
 def list_spaces() -> list[str]:
-    """Names of all registered spaces (built-ins included), sorted."""
+    """Names of all registered spaces (built-ins and plugins' included), sorted."""
+    from zeronas.plugins import load_plugins
+
     _load_builtins()
+    load_plugins()
     return sorted(_SPACES)

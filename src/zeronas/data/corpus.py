@@ -1,15 +1,17 @@
 """Word-level language-modelling corpora (AWD-LSTM style) and batching helpers.
 
 Each line of a split becomes its words followed by ``<eos>``; the vocabulary lists word types in order of first
-appearance over train, then valid, then test. The bundled Penn Treebank is read from the package itself
-(:func:`load_ptb`); a user corpus is a folder with ``train.txt``, ``valid.txt`` and ``test.txt``
-(:func:`load_corpus`).
+appearance over train, then valid, then test. The bundled Penn Treebank (:func:`load_ptb`) and WikiText-2 valid/test
+(:func:`load_wikitext2`) are read from the package itself. A user corpus is a folder with ``train.txt``,
+``valid.txt`` and ``test.txt`` (:func:`load_corpus`, :func:`load_user_corpus`) or one text file that serves as every
+split (:func:`load_user_corpus`); scoring identifies it by :func:`corpus_digest`, a sha256 of its bytes.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import io
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,6 +24,8 @@ Tensor = torch.Tensor
 
 EOS = "<eos>"
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
+DIGEST_PREFIX = "sha256:"  # a user corpus in a scoring config: "sha256:" + corpus_digest(path)
+WIKITEXT2_VOCAB = 33_278  # types of train + valid + test incl. <eos> (AWD-LSTM / NAS-Bench-NLP)
 
 
 class CorpusError(ValueError):
@@ -87,6 +91,8 @@ class Corpus:
     test: Tensor
     name: str = "corpus"
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # lines per split
+    missing: tuple[str, ...] = ()  # splits not available (empty tensors): asking for one is a CorpusError
+    digest: str = ""  # a user corpus: corpus_digest() of its files; "" for a bundled one
 
     @property
     def vocab_size(self) -> int:
@@ -96,10 +102,13 @@ class Corpus:
         """The split called ``name`` (train, valid or test)."""
         if name not in SPLITS:
             raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        if name in self.missing:
+            available = ", ".join(s for s in SPLITS if s not in self.missing)
+            raise CorpusError(f"corpus {self.name!r} has no {name} split (available: {available})")
         return getattr(self, name)
 
     def __repr__(self) -> str:
-        sizes = ", ".join(f"{s}={self.split(s).numel():,}" for s in SPLITS)
+        sizes = ", ".join(f"{s}={getattr(self, s).numel():,}" for s in SPLITS if s not in self.missing)
         return f"Corpus({self.name!r}, vocab={len(self.vocab):,}, {sizes})"
 
 
@@ -154,25 +163,133 @@ def load_ptb() -> Corpus:
     return build_corpus(texts, name="ptb")
 
 
+@functools.lru_cache(maxsize=1)
+def load_wikitext2() -> Corpus:
+    """The bundled WikiText-2 (Merity et al. 2016), validation and test splits only: the training file is not
+    bundled, so ``split("train")`` raises :class:`CorpusError` (``train`` is an empty tensor).
+
+    The vocabulary has the standard 33,278 types of AWD-LSTM / NAS-Bench-NLP, which build it from train + valid +
+    test with ``<eos>``. WikiText-2 is closed-vocabulary (every valid and test word also occurs in train), so the
+    types here are those of valid then test in order of first appearance, ``<eos>`` included (18,328), followed by
+    reserved placeholders ``"<train-only N>"`` (they hold a space, so no text produces them) for the 14,950 words
+    found only in the training file. The embedding and decoder thus have a trained model's shape, but a word's id
+    differs from a trained model's: irrelevant for scoring from a seeded initialisation. See ``SOURCE.md``.
+    """
+    root = resources.files("zeronas.data").joinpath("wikitext2")
+    vocab = Vocabulary()
+    tensors: dict[str, Tensor] = {}
+    lines: dict[str, int] = {}
+    for split in ("valid", "test"):
+        with root.joinpath(f"wiki.{split}.tokens.gz").open("rb") as raw:
+            text = gzip.decompress(raw.read()).decode("utf-8")
+        tensors[split], lines[split], _ = _tokenize(io.StringIO(text), vocab)
+    for i in range(WIKITEXT2_VOCAB - len(vocab)):
+        vocab.add(f"<train-only {i}>")
+    assert len(vocab) == WIKITEXT2_VOCAB, len(vocab)
+    return Corpus(vocab, torch.zeros(0, dtype=torch.long), tensors["valid"], tensors["test"], name="wikitext-2",
+                  lines=lines, missing=("train",))
+
+
+def _split_files(path: Path) -> dict[str, Path]:
+    """The file of each split: a folder's ``train.txt``, ``valid.txt`` and ``test.txt``, or one file for all."""
+    if path.is_dir():
+        files = {split: path / f"{split}.txt" for split in SPLITS}
+        for file in files.values():
+            if not file.is_file():
+                raise CorpusError(f"{file}: missing file (a corpus folder needs train.txt, valid.txt and test.txt)")
+        return files
+    if path.is_file():
+        return {split: path for split in SPLITS}
+    raise CorpusError(f"{path}: no such file or folder (a corpus is ptb, wikitext-2, a text file, or a folder "
+                      "with train.txt, valid.txt and test.txt)")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read: {exc}") from None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 text without NUL bytes; anything else is taken for a binary file."""
+    if b"\0" in data:
+        raise CorpusError(f"{path}: a binary file (it holds NUL bytes), not UTF-8 text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not UTF-8 text (a binary file?): {exc}") from None
+
+
+def _digest(data: dict[str, bytes]) -> str:
+    """sha256 over the splits' own sha256 digests, so a single file equals a folder of three copies of it."""
+    lines = "".join(f"{split} {hashlib.sha256(data[split]).hexdigest()}\n" for split in SPLITS)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _read_splits(path: Path) -> tuple[dict[str, Path], dict[str, bytes]]:
+    """The file and the bytes of each split (a file that serves several splits is read once)."""
+    files = _split_files(path)
+    raw = {file: _read_bytes(file) for file in dict.fromkeys(files.values())}
+    return files, {split: raw[file] for split, file in files.items()}
+
+
+def corpus_digest(path: str | Path) -> str:
+    """The content identity of a user corpus (64 hex digits): the same text in any folder gives the same digest,
+    and any changed byte another. Raises :class:`CorpusError` for a path that is not a corpus."""
+    return _digest(_read_splits(Path(path))[1])
+
+
+def load_user_corpus(path: str | Path, digest: str | None = None) -> Corpus:
+    """A user corpus: a folder with ``train.txt``, ``valid.txt`` and ``test.txt``, or one text file that is every
+    split (the vocabulary is its types; whichever split a probe asks for, it is drawn from that file). UTF-8, one
+    sentence a line.
+
+    ``digest``: the :func:`corpus_digest` the caller expects (e.g. from a scoring config); a file that changed
+    since is a :class:`CorpusError`, not a silently different score. Raises :class:`CorpusError` naming the file
+    for a missing path or split file, a binary (NUL bytes, not UTF-8) or unreadable file, an empty file or one
+    without tokens."""
+    p = Path(path)
+    files, data = _read_splits(p)
+    found = _digest(data)
+    if digest is not None and found != digest:
+        raise CorpusError(f"{p}: the corpus changed: its text has digest {DIGEST_PREFIX}{found[:16]}..., the "
+                          f"scoring config expects {DIGEST_PREFIX}{digest[:16]}... (restore the text, or score "
+                          "under the new text's config)")
+    decoded = {file: _decode(file, data[split]) for split, file in files.items()}
+    for file, text in decoded.items():  # named here: a single file is every split, and no split in particular
+        if not text.split():
+            raise CorpusError(f"{file}: the file is empty" if not text else f"{file}: the file has no tokens, "
+                              "only blank lines")
+    texts = [(str(files[s]), io.StringIO(decoded[files[s]])) for s in SPLITS]
+    corpus = build_corpus(texts, name=p.resolve().name or str(p))
+    return Corpus(corpus.vocab, corpus.train, corpus.valid, corpus.test, name=corpus.name, lines=corpus.lines,
+                  digest=found)
+
+
 def load_corpus(directory: str | Path) -> Corpus:
-    """A user corpus: ``directory`` must hold ``train.txt``, ``valid.txt`` and ``test.txt`` (UTF-8, one sentence a
-    line). Raises :class:`CorpusError` naming the file that is missing, unreadable, empty or without tokens."""
+    """A user corpus folder for training: ``directory`` must hold ``train.txt``, ``valid.txt`` and ``test.txt``
+    (UTF-8, one sentence a line). Raises :class:`CorpusError` naming the file that is missing, unreadable, binary,
+    empty or without tokens."""
     folder = Path(directory)
     if not folder.is_dir():
         raise CorpusError(f"{folder}: not a directory (expected a folder with train.txt, valid.txt and test.txt)")
-    texts = []
-    for split in SPLITS:
-        path = folder / f"{split}.txt"
-        if not path.is_file():
-            raise CorpusError(f"{path}: missing file (a corpus folder needs train.txt, valid.txt and test.txt)")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorpusError(f"{path}: not UTF-8 text: {exc}") from None
-        except OSError as exc:
-            raise CorpusError(f"{path}: cannot read: {exc}") from None
-        texts.append((str(path), io.StringIO(text)))
-    return build_corpus(texts, name=folder.name or str(folder))
+    return load_user_corpus(folder)
+
+
+def load_scoring_corpus(corpus: str, path: str = "") -> Corpus:
+    """The corpus a scoring config names: ``ptb``, ``wikitext-2`` or ``sha256:<digest>`` of a user corpus, which
+    is loaded from ``path`` and checked against the digest."""
+    if corpus == "ptb":
+        return load_ptb()
+    if corpus == "wikitext-2":
+        return load_wikitext2()
+    if corpus.startswith(DIGEST_PREFIX):
+        if not path:
+            raise CorpusError(f"the scoring config names the user corpus {corpus[:len(DIGEST_PREFIX) + 16]}... but "
+                              "not where it is (corpus_path): pass the corpus again, e.g. --corpus PATH")
+        return load_user_corpus(path, digest=corpus[len(DIGEST_PREFIX):])
+    raise CorpusError(f"unknown corpus {corpus!r} (expected ptb, wikitext-2 or {DIGEST_PREFIX}<digest>)")
 
 
 def batchify(data: Tensor, batch_size: int) -> Tensor:
@@ -220,5 +337,6 @@ def probe_batch(corpus_split: Tensor, batch_size: int, seq_len: int, seed: int) 
     return windows[:-1].contiguous(), windows[1:].contiguous()
 
 
-__all__: Sequence[str] = ["EOS", "SPLITS", "Corpus", "CorpusError", "Vocabulary", "batchify", "build_corpus",
-                          "get_batch", "load_corpus", "load_ptb", "probe_batch"]
+__all__: Sequence[str] = ["DIGEST_PREFIX", "EOS", "SPLITS", "WIKITEXT2_VOCAB", "Corpus", "CorpusError",
+                          "Vocabulary", "batchify", "build_corpus", "corpus_digest", "get_batch", "load_corpus",
+                          "load_ptb", "load_scoring_corpus", "load_user_corpus", "load_wikitext2", "probe_batch"]

@@ -11,20 +11,19 @@ a person, a proxy or a test can find the weight of any node by name.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from zeronas.cells.recipe import Cell
+from zeronas.models.contract import Observer
 from zeronas.models.deferred import deferred_weight, step_matmul
 from zeronas.models.matmul import fast_linear
 from zeronas.models.ops import apply_op
 
 Tensor = torch.Tensor
-# observer(node, op, pre_activation, output) is called for every activation node at every step
-Observer = Callable[[str, str, Tensor, Tensor], None]
 
 
 class NodeLinear(nn.Module):
@@ -129,8 +128,12 @@ class CellLayer(nn.Module):
             return recurrent, None, None
         return recurrent, torch.cat(x_weights, 0), torch.cat(x_biases, 0)
 
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,) * self.cell.hidden_tuple_size
+
     def init_state(self, batch_size: int, like: Tensor) -> tuple[Tensor, ...]:
-        return tuple(like.new_zeros(batch_size, self.hidden_size) for _ in range(self.cell.hidden_tuple_size))
+        return tuple(like.new_zeros(batch_size, size) for size in self.state_sizes)
 
     def forward(self, inputs: Tensor, state: Optional[Sequence[Tensor]] = None,
                 observer: Optional[Observer] = None) -> tuple[Tensor, tuple[Tensor, ...]]:

@@ -10,7 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from zeronas.cells.recipe import Cell, parse_recipe
-from zeronas.models.cell import CellLayer, Observer
+from zeronas.models.cell import CellLayer
+from zeronas.models.contract import ACTIVATIONS, RECIPE, Observer
+from zeronas.models.contract import weight_matrices as _weight_matrices
+from zeronas.models.macs import lm_macs
 from zeronas.models.matmul import fast_linear
 
 Tensor = torch.Tensor
@@ -63,7 +66,8 @@ def embedding_dropout(weight: Tensor, tokens: Tensor, p: float, training: bool) 
 
 
 class RNNModel(nn.Module):
-    """Language model over token ids ``(T, B)``; returns logits ``(T, B, V)`` and the new state."""
+    """Language model over token ids ``(T, B)``; returns logits ``(T, B, V)`` and the new state. Implements the
+    :class:`~zeronas.models.contract.RecurrentLM` contract with every capability."""
 
     def __init__(self, cell: Cell | dict | str, vocab_size: int, config: ModelConfig | None = None,
                  **overrides: Any) -> None:
@@ -74,6 +78,7 @@ class RNNModel(nn.Module):
         self.config = config
         self.cell = parse_recipe(cell) if not isinstance(cell, Cell) else cell
         self.vocab_size = vocab_size
+        self.emb_size = config.emb_size
         self.encoder = nn.Embedding(vocab_size, config.emb_size)
         sizes = config.layer_sizes()
         self.layers = nn.ModuleList(CellLayer(self.cell, i, o, weight_drop=config.wdrop) for i, o in sizes)
@@ -137,9 +142,19 @@ class RNNModel(nn.Module):
         logits, new_hidden = self(tokens, hidden)
         return F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1)), new_hidden
 
-    def cell_parameters(self) -> list[tuple[str, nn.Parameter]]:
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({ACTIVATIONS, RECIPE})
+
+    def recurrent_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """The recurrent cells' weights and biases (not the embedding or the decoder), by name."""
         return [(n, p) for n, p in self.named_parameters() if n.startswith("layers.")]
+
+    def weight_matrices(self) -> list[tuple[str, nn.Parameter]]:
+        """The tied embedding/decoder matrix, then every cell weight matrix (no biases)."""
+        return _weight_matrices(self)
+
+    def macs_per_token(self) -> int:
+        return lm_macs(self.cell, self.config.layer_sizes(), self.vocab_size)
 
     def num_parameters(self) -> int:
         """Trainable parameters, the tied embedding counted once (as NAS-Bench-NLP counts them)."""

@@ -50,14 +50,14 @@ def escape_rates(ctx: ScoringContext) -> Tensor:
     layer.requires_grad_(False)
     tokens, _ = probe_batch(ctx.corpus.split(ctx.config.probe_split), N_SEQUENCES, HORIZON, ctx.config.seed)
     n_r = len(RADII)
-    k, H = layer.cell.hidden_tuple_size, layer.hidden_size
+    sizes = list(layer.state_sizes)
     with torch.no_grad():
         x = model.embed(tokens.to(ctx.device)).repeat(1, n_r, 1)  # (T, R*S, E): radius-major
-        u = ctx.randn(N_SEQUENCES, k * H, offset=_SEED_OFFSET, dtype=torch.float64)
+        u = ctx.randn(N_SEQUENCES, sum(sizes), offset=_SEED_OFFSET, dtype=torch.float64)
         u = u / u.pow(2).mean(dim=1, keepdim=True).sqrt()
         log_r = torch.tensor(RADII, dtype=torch.float64, device=ctx.device).log().repeat_interleave(N_SEQUENCES)
         h0 = (log_r.exp().unsqueeze(1) * u.repeat(n_r, 1))  # (R*S, k*H)
-        state = tuple(s.float() for s in h0.split(H, dim=1))
+        state = tuple(s.to(ctx.dtype) for s in h0.split(sizes, dim=1))
         growth = torch.zeros_like(log_r)  # l_{t*} - log r, frozen once escaped
         steps = torch.full_like(log_r, float(HORIZON))  # t*
         live = torch.ones_like(log_r, dtype=torch.bool)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from zeronas.proxies.context import ScoringContext
+from zeronas.proxies.registry import Unsupported
 
 Tensor = torch.Tensor
 K = 1e-5
@@ -55,5 +56,5 @@ def layer_score(ctx: ScoringContext, layer: int) -> float:
     """The score of layer ``layer`` (1-based, as in the paper's column names)."""
     states = cell_input_states(ctx)
     if not 1 <= layer <= len(states):
-        raise ValueError(f"layer {layer} does not exist: the model has {len(states)} layers")
+        raise Unsupported(f"layer {layer} does not exist: the model has {len(states)} layer(s)")
     return covariance_score(states[layer - 1])

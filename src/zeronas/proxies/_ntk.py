@@ -3,7 +3,7 @@
 ``Theta = J J^T`` (float64) on the first ``config.ntk_batch`` probe sequences, where row ``i`` of ``J`` is the
 gradient of sample ``i``'s summed decoder logits (over every time step and vocabulary entry, as TE-NAS backpropagates
 ones from the network output) with respect to every recurrent-cell parameter, weights and biases
-(``model.cell_parameters()``).
+(``model.recurrent_parameters()``).
 
 Why these choices:
 - Output = summed logits: TE-NAS's choice (``logit.backward(ones)``). For a tied decoder this is the last hidden
@@ -32,35 +32,36 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from zeronas.models.lm import RNNModel
+from zeronas.models.contract import RecurrentLM
 from zeronas.proxies.context import ScoringContext
 
 Tensor = torch.Tensor
-# per-sample gradients: one (m, *param.shape) tensor per cell parameter, in model.cell_parameters() order
+# per-sample gradients: one (m, *param.shape) tensor per cell parameter, in model.recurrent_parameters() order
 PerSampleGrads = list[Tensor]
 
 
-def _summed_logits(model: RNNModel, emb: Tensor) -> Tensor:
+def _summed_logits(model: RecurrentLM, emb: Tensor) -> Tensor:
     """Sum of the decoder logits over every position and vocabulary entry (``emb`` is ``(T, B, E)``).
 
     Computed as ``sum_t h_t . sum_v W_v + T B sum_v b_v`` (the same sum, reordered; eval mode has no dropout), which
     skips the ``(T, V)`` logits: a quarter of the per-sample cost at the default config."""
     out, _ = model.run_layers(emb)
     weight, bias = model.decoder.weight, model.decoder.bias
-    return out.sum(dim=(0, 1)) @ weight.sum(0) + out.shape[0] * out.shape[1] * bias.sum()
+    total = out.sum(dim=(0, 1)) @ weight.sum(0)
+    return total if bias is None else total + out.shape[0] * out.shape[1] * bias.sum()
 
 
-def _sequence_loss(model: RNNModel, emb: Tensor, targets: Tensor) -> Tensor:
+def _sequence_loss(model: RecurrentLM, emb: Tensor, targets: Tensor) -> Tensor:
     """The LM loss of one sequence: cross-entropy summed over its steps (``emb`` ``(T, 1, E)``, ``targets`` ``(T, 1)``)."""
     out, _ = model.run_layers(emb)
     logits = model.decode(out)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
 
 
-def jacobian_loop(model: RNNModel, emb: Tensor, targets: Tensor | None = None) -> PerSampleGrads:
+def jacobian_loop(model: RecurrentLM, emb: Tensor, targets: Tensor | None = None) -> PerSampleGrads:
     """Per-sample gradients by one forward and backward pass per sequence (``emb`` is ``(T, m, E)``): of the summed
     logits, or with ``targets`` ``(T, m)`` of each sequence's LM loss."""
-    params = [p for _, p in model.cell_parameters()]
+    params = [p for _, p in model.recurrent_parameters()]
     rows: list[list[Tensor]] = [[] for _ in params]
     for b in range(emb.shape[1]):
         if targets is None:
@@ -77,7 +78,7 @@ class _OneSequence(nn.Module):
     """``emb (T, E) -> summed logits`` with the model as a submodule, so that functional_call can swap its
     cell parameters (named ``model.<name>``)."""
 
-    def __init__(self, model: RNNModel) -> None:
+    def __init__(self, model: RecurrentLM) -> None:
         super().__init__()
         self.model = model
 
@@ -85,14 +86,14 @@ class _OneSequence(nn.Module):
         return _summed_logits(self.model, emb.unsqueeze(1))
 
 
-def jacobian_func(model: RNNModel, emb: Tensor) -> PerSampleGrads:
+def jacobian_func(model: RecurrentLM, emb: Tensor) -> PerSampleGrads:
     """Per-sample gradients with ``torch.func``: ``vmap(grad(summed logits))`` over the batch dimension.
     The model's layers must have ``fast_backward=False``."""
     if any(getattr(layer, "fast_backward", False) for layer in model.layers):
         raise ValueError("torch.func needs a model built with fast_backward=False")
     wrapper = _OneSequence(model)
-    names = [f"model.{n}" for n, _ in model.cell_parameters()]
-    params = {n: p.detach() for n, (_, p) in zip(names, model.cell_parameters())}
+    names = [f"model.{n}" for n, _ in model.recurrent_parameters()]
+    params = {n: p.detach() for n, (_, p) in zip(names, model.recurrent_parameters())}
 
     def one(p: dict[str, Tensor], e: Tensor) -> Tensor:
         return functional_call(wrapper, p, (e,), strict=False)
@@ -111,7 +112,7 @@ def ntk_from_grads(grads: PerSampleGrads) -> Tensor:
     return theta
 
 
-JacobianFn = Callable[[RNNModel, Tensor], PerSampleGrads]
+JacobianFn = Callable[[RecurrentLM, Tensor], PerSampleGrads]
 METHODS: dict[str, tuple[JacobianFn, bool]] = {  # name -> (function, fast_backward)
     "loop": (jacobian_loop, True),
     "func": (jacobian_func, False),
@@ -137,7 +138,7 @@ def _ntk_size(ctx: ScoringContext) -> int:
     return m
 
 
-def _embedded(model: RNNModel, ctx: ScoringContext, m: int) -> Tensor:
+def _embedded(model: RecurrentLM, ctx: ScoringContext, m: int) -> Tensor:
     with torch.no_grad():
         return model.embed(ctx.inputs[:, :m])
 

@@ -18,7 +18,7 @@ from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-@proxy("cell_depth", higher_is_better=False, needs_data=False,
+@proxy("cell_depth", requires=("recipe",), higher_is_better=False, needs_data=False,
        description="ops on the longest input-to-output path of the cell (structural baseline, lower is better)")
 def cell_depth(ctx: ScoringContext) -> float:
     return float(depth(ctx.cell))

@@ -1,4 +1,8 @@
-"""What a proxy sees: the cell, a freshly initialised model, a seeded probe batch of real tokens, a cache."""
+"""What a proxy sees: the model (a fresh copy per call), a seeded probe batch of real tokens, a cache.
+
+The model is either built from a cell-language recipe with the config's seeded initialisation, or a user's own
+model (:class:`~zeronas.models.contract.RecurrentLM`, e.g. an adapted ``nn.LSTM`` language model) scored with
+the weights it has."""
 
 from __future__ import annotations
 
@@ -9,37 +13,76 @@ from typing import Any
 import torch
 
 from zeronas.cells.recipe import Cell
-from zeronas.models.lm import ModelConfig, RNNModel, build_model
+from zeronas.models.contract import RecurrentLM, model_dtype
+from zeronas.models.lm import ModelConfig, build_model
+from zeronas.models.macs import lm_macs
 from zeronas.proxies.config import ScoringConfig
 
 Tensor = torch.Tensor
 
 
 class ScoringContext:
-    """One per (cell, config). Every call to :meth:`model` returns a new model with identical weights, so a
-    proxy may modify its model freely; :attr:`cache` lets related proxies share work (e.g. the NTK)."""
+    """One per (cell or model, config). Every call to :meth:`model` returns a new model with identical weights,
+    so a proxy may modify its model freely; :attr:`cache` lets related proxies share work (e.g. the NTK).
 
-    def __init__(self, cell: Cell, config: ScoringConfig, corpus: Any | None = None) -> None:
-        self.cell = cell
+    With ``model`` (a :class:`~zeronas.models.contract.RecurrentLM`), that model is scored as given: its weights,
+    its dtype; the config's sizes and initialisation do not apply, and ``cell`` is the model's own recipe (None
+    for a model that no recipe describes)."""
+
+    def __init__(self, cell: Cell | None, config: ScoringConfig, corpus: Any | None = None,
+                 model: RecurrentLM | None = None) -> None:
         self.config = config
         self._corpus = corpus
         self.cache: dict[str, Any] = {}
         self.device = torch.device(config.device)
-        self._template: RNNModel | None = None  # never handed out: model() returns copies
+        self._template: RecurrentLM | None = None  # never handed out: model() returns copies
+        self._user_model = model is not None
+        if model is not None:
+            self._template = copy.deepcopy(model).to(self.device).eval()
+            cell = model.cell
+        self.cell = cell
+        if corpus is None and config.corpus.startswith("sha256:"):
+            # a user's text can fail to load (moved, changed): fail here, not as every proxy's "error" score
+            self.corpus  # noqa: B018
 
     @cached_property
     def corpus(self):
+        """The config's corpus (ptb, wikitext-2, or a user's text checked against its digest), unless given."""
         if self._corpus is None:
-            from zeronas.data.corpus import load_ptb
+            from zeronas.data.corpus import load_scoring_corpus
 
-            if self.config.corpus != "ptb":
-                raise ValueError(f"unknown corpus {self.config.corpus!r}")
-            self._corpus = load_ptb()
+            self._corpus = load_scoring_corpus(self.config.corpus, self.config.corpus_path)
         return self._corpus
 
     @property
     def vocab_size(self) -> int:
+        if self._template is not None and self._user_model:
+            return self._template.vocab_size
         return len(self.corpus.vocab)
+
+    @property
+    def emb_size(self) -> int:
+        """The width of the embedding (the first layer's input)."""
+        return self._template.emb_size if self._user_model else self.config.emb_size  # type: ignore[union-attr]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's dtype: float32 for a recipe, whatever a user's model has."""
+        return model_dtype(self._template) if self._user_model else torch.float32  # type: ignore[arg-type]
+
+    def capabilities(self) -> frozenset[str]:
+        """What the model offers beyond the contract (a recipe's model offers everything)."""
+        if self._user_model:
+            return self._template.capabilities()  # type: ignore[union-attr]
+        from zeronas.models.contract import CAPABILITIES
+
+        return frozenset(CAPABILITIES)
+
+    def macs_per_token(self) -> int | None:
+        """The model's MACs per token; for a recipe in closed form, without building the model."""
+        if self._user_model:
+            return self._template.macs_per_token()  # type: ignore[union-attr]
+        return lm_macs(self.cell, self.model_config().layer_sizes(), self.vocab_size)  # type: ignore[arg-type]
 
     @cached_property
     def _probe(self) -> tuple[Tensor, Tensor]:
@@ -62,8 +105,9 @@ class ScoringContext:
         c = self.config
         return ModelConfig(emb_size=c.emb_size, hidden_size=c.hidden_size, n_layers=c.n_layers).without_dropout()
 
-    def model(self, fast_backward: bool = True) -> RNNModel:
-        """A new model in eval mode (no dropout) with the config's seeded initial weights.
+    def model(self, fast_backward: bool = True) -> RecurrentLM:
+        """A new model in eval mode (no dropout) with the config's seeded initial weights (a user's model: its
+        own weights).
 
         The seeded initialisation runs once per context; each call returns a deep copy of that model (a fifth
         of the cost of drawing 11M random weights again), with the same weights bit for bit."""
@@ -81,5 +125,6 @@ class ScoringContext:
         """A seeded generator for a proxy's own random draws (noise, Gaussian inputs)."""
         return torch.Generator(device=self.device).manual_seed(self.config.seed * 1_000_003 + offset)
 
-    def randn(self, *shape: int, offset: int = 0, dtype: torch.dtype = torch.float32) -> Tensor:
-        return torch.randn(*shape, generator=self.generator(offset), device=self.device, dtype=dtype)
+    def randn(self, *shape: int, offset: int = 0, dtype: torch.dtype | None = None) -> Tensor:
+        """Seeded Gaussian draws, in the model's dtype unless ``dtype`` is given."""
+        return torch.randn(*shape, generator=self.generator(offset), device=self.device, dtype=dtype or self.dtype)

@@ -35,7 +35,7 @@ from zeronas.proxies.registry import proxy
 Tensor = torch.Tensor
 
 
-@proxy("fisher", higher_is_better=True, needs_data=True,
+@proxy("fisher", requires=("activations",), higher_is_better=True, needs_data=True,
        description="Fisher pruning signal: sum over activation units of mean-square (sum_t a * dL/da) / 2 "
                    "(Theis et al. 2018)")
 def fisher(ctx: ScoringContext) -> float:

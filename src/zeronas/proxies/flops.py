@@ -18,38 +18,22 @@ matmuls, which dominate, equal the number of cell weight-matrix entries, so this
 ``params`` (like it, it is a size baseline); the elementwise products are what a cell adds beyond its
 weights. No data and no weights are used. Higher is better, as for ``params`` (bigger models are better
 language models in NAS-Bench-NLP). An op without a ``macs`` entry in :data:`zeronas.cells.ops.OPS` is an error, not a silent 0.
+
+Any model: the count is the model's own (:meth:`~zeronas.models.contract.RecurrentLM.macs_per_token`). An adapted
+``nn.LSTM``/``GRU``/``RNN`` steps exactly its reference cell, so it is counted by the same formula; a model whose
+MACs are not known (an opaque ``nn.Module`` cell without ``macs_per_step``) gets ``unsupported``.
 """
 
 from __future__ import annotations
 
-from zeronas.cells.ops import OPS
-from zeronas.cells.recipe import Cell
-from zeronas.models.lm import ModelConfig
 from zeronas.proxies.context import ScoringContext
-from zeronas.proxies.registry import proxy
-
-
-def cell_macs(cell: Cell, n_in: int, n_out: int) -> int:
-    """MACs of one step of ``cell`` with input size ``n_in`` and hidden size ``n_out``."""
-    total = 0
-    for node in cell.order:
-        op, inputs = cell.op(node), cell.node_inputs(node)
-        if op == "linear":
-            total += sum((n_in if s == "x" else n_out) * n_out for s in inputs)
-        elif op in OPS and OPS[op].macs is not None:
-            total += OPS[op].macs(len(inputs)) * n_out  # type: ignore[misc]
-        else:
-            raise ValueError(f"flops: no MAC count for op {op!r} (node {node!r}); give its OpSpec a `macs`")
-    return total
-
-
-def model_macs(cell: Cell, vocab_size: int, config: ModelConfig) -> int:
-    """MACs per token of the whole language model: every layer's cell step plus the decoder."""
-    sizes = config.layer_sizes()
-    return sum(cell_macs(cell, i, o) for i, o in sizes) + sizes[-1][1] * vocab_size
+from zeronas.proxies.registry import Unsupported, proxy
 
 
 @proxy("flops", higher_is_better=True, needs_data=False,
        description="multiply-accumulates per token (cell matmuls + elementwise products + decoder), closed form")
 def flops(ctx: ScoringContext) -> float:
-    return float(model_macs(ctx.cell, ctx.vocab_size, ctx.model_config()))
+    macs = ctx.macs_per_token()
+    if macs is None:
+        raise Unsupported("the model's multiply-accumulates are not known (an opaque cell without macs_per_step)")
+    return float(macs)

@@ -9,7 +9,8 @@ Higher is better (as in the reference: a larger gradient at initialisation, a ne
 faster).
 
 Adaptation choices for RNN language models:
-- W is every parameter whose name ends in ``weight*``: the cells' per-node, per-input matrices
+- W is the model contract's weight matrices (:meth:`~zeronas.models.contract.RecurrentLM.weight_matrices`, the
+  same set as ``snip``, ``grasp`` and ``synflow``): the cells' per-node, per-input matrices
   (``layers.<l>.linears.<node>.weight_<i>``) and the tied embedding/decoder matrix (``encoder.weight``,
   counted once, its gradient gathering both uses). Biases are left out, as the reference scores only the
   ``weight`` of each layer.
@@ -27,16 +28,11 @@ from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-def weight_matrices(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
-    """The model's weight matrices by name (biases excluded); the tied embedding/decoder appears once."""
-    return [(n, p) for n, p in model.named_parameters() if n.rsplit(".", 1)[-1].startswith("weight")]
-
-
 @proxy("grad_norm", higher_is_better=True, needs_data=True,
        description="global L2 norm of the LM-loss gradient over all weight matrices (no biases), probe batch")
 def grad_norm(ctx: ScoringContext) -> float:
     model = ctx.model()
-    weights = [p for _, p in weight_matrices(model)]
+    weights = [p for _, p in model.weight_matrices()]
     loss, _ = model.loss(ctx.inputs, ctx.targets)
     grads = torch.autograd.grad(loss, weights, allow_unused=True)
     total = torch.zeros((), dtype=torch.float64)

@@ -18,8 +18,8 @@ that sum with higher = better, like all their measures. We register exactly that
 keep weights with low scores), so the direction is an empirical convention, not a derivation.
 
 Adaptation to the recurrent language model:
-- Weights: the same set as :mod:`zeronas.proxies.snip` (every recurrent-cell weight matrix and the tied
-  embedding/decoder matrix; no biases), chosen by name and role.
+- Weights: the model contract's weight matrices, the same set as :mod:`zeronas.proxies.snip` (every
+  recurrent-cell weight matrix and the tied embedding/decoder matrix; no biases).
 - Only the sum is a proxy, so we compute ``-g . (H theta)``: ``g`` by one backward pass, and the Hessian-vector
   product ``H theta`` by reverse-over-forward differentiation (a forward pass with dual numbers carrying the
   direction ``theta`` gives ``dL/dtheta . theta``; one backward pass of that gives ``H theta``). Abdelfattah et al.
@@ -28,8 +28,11 @@ Adaptation to the recurrent language model:
   extra against 0.2 GB; a 12-node benchmark cell: 1.6 GB against tens of MB), because the backward graph of
   every time step is kept, for the same number. :func:`hessian_vector_product` serves any
   direction; the tests check it against finite differences and double backward.
-- The cell layers run with ``fast_backward=False``: the fast per-sequence weight gradient has no forward-mode
-  rule. Cross-entropy is written out as a log-sum-exp (torch's fused one fails in reverse-over-forward).
+- ``g`` comes from the fast path (the model's ``fast_backward`` kernels, as ``snip`` and ``grad_norm`` use);
+  only ``H theta`` runs with ``fast_backward=False``, because the fast per-sequence weight gradient has no
+  forward-mode rule. Cross-entropy is written out as a log-sum-exp (torch's fused one fails in
+  reverse-over-forward). Revision 2: revision 1 took ``g`` from the plain-autograd model too; the two gradients
+  agree to float32 rounding.
 - No temperature (their ``T=1``); the sum is accumulated in float64.
 """
 
@@ -42,10 +45,9 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch.func import functional_call
 
-from zeronas.models.lm import RNNModel
+from zeronas.models.contract import RecurrentLM
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
-from zeronas.proxies.snip import saliency_weights
 
 Tensor = torch.Tensor
 
@@ -59,7 +61,7 @@ def _cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     return (log_norm - flat.gather(1, targets.reshape(-1, 1))).mean()
 
 
-def hessian_vector_product(model: RNNModel, inputs: Tensor, targets: Tensor, names: Sequence[str],
+def hessian_vector_product(model: RecurrentLM, inputs: Tensor, targets: Tensor, names: Sequence[str],
                            vectors: Sequence[Tensor]) -> list[Tensor]:
     """``H v`` for the LM loss's Hessian over the parameters ``names`` (of ``model``) and the direction ``v``
     (one tensor per name), by reverse-over-forward differentiation. The model's cell layers must have
@@ -79,17 +81,18 @@ def hessian_vector_product(model: RNNModel, inputs: Tensor, targets: Tensor, nam
     return [torch.zeros_like(p) if h is None else h for p, h in zip(primals, hv)]
 
 
-@proxy("grasp", higher_is_better=True, needs_data=True,
+@proxy("grasp", higher_is_better=True, needs_data=True, revision=2,
        description="GraSP as summed by Abdelfattah et al. 2021: sum of -theta * (Hessian @ gradient) "
                    "over the weight matrices (Wang et al. 2020)")
 def grasp(ctx: ScoringContext) -> float:
+    fast = ctx.model()
+    loss, _ = fast.loss(ctx.inputs, ctx.targets)
+    grads = torch.autograd.grad(loss, [p for _, p in fast.weight_matrices()], allow_unused=True)
+    del fast, loss
     model = ctx.model(fast_backward=False)
-    named = saliency_weights(model)
-    weights = [p for _, p in named]
-    loss, _ = model.loss(ctx.inputs, ctx.targets)
-    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    named = model.weight_matrices()
     h_theta = hessian_vector_product(model, ctx.inputs, ctx.targets, [n for n, _ in named],
-                                     [w.detach() for w in weights])
+                                     [w.detach() for _, w in named])
     total = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for g, h in zip(grads, h_theta):
         if g is not None:

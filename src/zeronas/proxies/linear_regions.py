@@ -37,17 +37,17 @@ _OFFSET = 7301  # the proxy's own stream of ctx.randn draws
 
 def loop_inputs(ctx: ScoringContext, n_loops: int = N_LOOPS, n_points: int = N_POINTS) -> torch.Tensor:
     """Embedding-level inputs ``(seq_len, n_loops * n_points, emb_size)``, loop-major along the batch."""
-    T, E = ctx.config.seq_len, ctx.config.emb_size
+    T, E = ctx.config.seq_len, ctx.emb_size
     u = ctx.randn(n_loops, 1, T, E, offset=_OFFSET)
     v = ctx.randn(n_loops, 1, T, E, offset=_OFFSET + 1)
     theta = torch.arange(n_points, dtype=torch.float64, device=ctx.device) * (2 * math.pi / n_points)
-    c = torch.cos(theta).float().view(1, n_points, 1, 1)
-    s = torch.sin(theta).float().view(1, n_points, 1, 1)
+    c = torch.cos(theta).to(ctx.dtype).view(1, n_points, 1, 1)
+    s = torch.sin(theta).to(ctx.dtype).view(1, n_points, 1, 1)
     x = c * u + s * v  # (loops, points, T, E)
     return x.reshape(n_loops * n_points, T, E).transpose(0, 1).contiguous()
 
 
-@proxy("linear_regions", higher_is_better=True, needs_data=False,
+@proxy("linear_regions", requires=("activations",), higher_is_better=True, needs_data=False,
        description="activation regions crossed along Gaussian input loops (TE-NAS linear regions, 1-D adaptation)")
 def linear_regions(ctx: ScoringContext) -> float:
     model = ctx.model()

@@ -18,7 +18,7 @@ from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-@proxy("n_blend", higher_is_better=False, needs_data=False,
+@proxy("n_blend", requires=("recipe",), higher_is_better=False, needs_data=False,
        description="number of blend nodes in the cell (structural baseline, lower is better)")
 def n_blend(ctx: ScoringContext) -> float:
     return float(count_op(ctx.cell, "blend"))

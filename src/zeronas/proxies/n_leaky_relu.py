@@ -17,7 +17,7 @@ from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-@proxy("n_leaky_relu", higher_is_better=False, needs_data=False,
+@proxy("n_leaky_relu", requires=("recipe",), higher_is_better=False, needs_data=False,
        description="number of activation_leaky_relu nodes in the cell (structural baseline, lower is better)")
 def n_leaky_relu(ctx: ScoringContext) -> float:
     return float(count_op(ctx.cell, "activation_leaky_relu"))

@@ -16,7 +16,7 @@ from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-@proxy("n_prod", higher_is_better=False, needs_data=False,
+@proxy("n_prod", requires=("recipe",), higher_is_better=False, needs_data=False,
        description="number of elementwise_prod nodes in the cell (structural baseline, lower is better)")
 def n_prod(ctx: ScoringContext) -> float:
     return float(count_op(ctx.cell, "elementwise_prod"))

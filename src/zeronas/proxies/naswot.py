@@ -35,7 +35,7 @@ def naswot_kernel(ctx: ScoringContext) -> HammingKernel:
     return kernel
 
 
-@proxy("naswot", higher_is_better=True, needs_data=True,
+@proxy("naswot", requires=("activations",), higher_is_better=True, needs_data=True,
        description="log|det| of the Hamming kernel of cell activation codes (NASWOT; S&K Activation Distance)")
 def naswot(ctx: ScoringContext) -> float:
     kernel = naswot_kernel(ctx)

@@ -17,7 +17,7 @@ from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-@proxy("recurrent_fanin", higher_is_better=False, needs_data=False,
+@proxy("recurrent_fanin", requires=("recipe",), higher_is_better=False, needs_data=False,
        description="input slots reading some h_prev_i, with multiplicity (structural baseline, lower is better)")
 def recurrent_fanin(ctx: ScoringContext) -> float:
     return float(count_recurrent_edges(ctx.cell))

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-STATUSES = ("ok", "nan", "inf", "oom", "error", "timeout")
+STATUSES = ("ok", "nan", "inf", "oom", "error", "timeout")  # what a store keeps: results the cell caused
+# a proxy that cannot run on this kind of model (see zeronas.models.contract): a fact about the model, not the cell,
+# so never stored
+UNSUPPORTED = "unsupported"
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ Adaptation to the recurrent language model:
 - The weights are the weight matrices, as Abdelfattah et al. take the weights (not biases) of every conv and
   linear layer: every recurrent-cell matrix (``layers.<l>.linears.<node>.weight_<i>``, the x and h_prev
   projections of every linear node) and the tied embedding/decoder matrix (the decoder is a linear layer; with
-  tying its gradient also collects the embedding's share). Biases are left out. Chosen by name and role
-  (2-D parameters of the cells, plus ``encoder.weight``/``decoder.weight``), see :func:`saliency_weights`.
+  tying its gradient also collects the embedding's share). Biases are left out. The set is the model contract's
+  :meth:`~zeronas.models.contract.RecurrentLM.weight_matrices`, shared with ``grad_norm``, ``grasp`` and
+  ``synflow``. Revision 2: summed in that order (embedding first), where revision 1 summed the cells first; the
+  values differ in the last bits only.
 - One probe batch, whole sequences, zero initial state; ``|.|`` is taken per weight after the gradient has
   been summed over time steps (a weight is shared by every step, like a convolution kernel over positions).
 - The sum is accumulated in float64.
@@ -23,28 +25,16 @@ Adaptation to the recurrent language model:
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from zeronas.models.lm import RNNModel
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
-_EMBEDDING_DECODER = ("encoder.weight", "decoder.weight")
 
-
-def saliency_weights(model: RNNModel) -> list[tuple[str, nn.Parameter]]:
-    """The weights that the pruning-at-init saliencies (snip, grasp) are summed over: the recurrent cells' weight
-    matrices (no biases) and the embedding/decoder matrix (once when tied: ``named_parameters`` de-duplicates)."""
-    cell = [(n, p) for n, p in model.cell_parameters() if p.dim() == 2]
-    outer = [(n, p) for n, p in model.named_parameters() if n in _EMBEDDING_DECODER]
-    return cell + outer
-
-
-@proxy("snip", higher_is_better=True, needs_data=True,
+@proxy("snip", higher_is_better=True, needs_data=True, revision=2,
        description="SNIP connection sensitivity: sum |theta * dL/dtheta| over the weight matrices (Lee et al. 2019)")
 def snip(ctx: ScoringContext) -> float:
     model = ctx.model()
-    weights = [p for _, p in saliency_weights(model)]
+    weights = [p for _, p in model.weight_matrices()]
     loss, _ = model.loss(ctx.inputs, ctx.targets)
     # allow_unused: a cell can hold weights that never reach the output (e.g. a state that only feeds itself);
     # their gradient is zero and so is their saliency

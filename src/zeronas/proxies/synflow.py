@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.models.lm import RNNModel
+from zeronas.models.contract import RecurrentLM
 from zeronas.proxies.context import ScoringContext
-from zeronas.proxies.grad_norm import weight_matrices
 from zeronas.proxies.registry import proxy
 
 
-def synflow_score(model: RNNModel, seq_len: int) -> float:
+def synflow_score(model: RecurrentLM, seq_len: int) -> float:
     """Synflow of ``model`` with a ones input of ``seq_len`` steps; the model is left as it was."""
     dtype = next(model.parameters()).dtype
     model.double()
@@ -41,9 +40,8 @@ def synflow_score(model: RNNModel, seq_len: int) -> float:
         for p in model.parameters():
             p.abs_()
     try:
-        weights = [p for _, p in weight_matrices(model)]
-        ones = torch.ones(seq_len, 1, model.encoder.embedding_dim, dtype=torch.float64,
-                          device=model.encoder.weight.device)
+        weights = [p for _, p in model.weight_matrices()]
+        ones = torch.ones(seq_len, 1, model.emb_size, dtype=torch.float64, device=next(model.parameters()).device)
         out, _ = model.run_layers(ones)
         flow = model.decode(out).sum()
         if not bool(torch.isfinite(flow)):

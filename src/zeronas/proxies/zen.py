@@ -41,7 +41,7 @@ def zen(ctx: ScoringContext) -> float:
     c = ctx.config
     model = ctx.model().double()
     model.requires_grad_(False)
-    shape = (c.seq_len, c.batch_size, c.emb_size)
+    shape = (c.seq_len, c.batch_size, ctx.emb_size)
 
     def differences():
         for r in range(c.zen_repeats):

@@ -38,9 +38,10 @@ def zen_state(ctx: ScoringContext) -> float:
         for r in range(c.zen_repeats):
             hidden = []
             for i, layer in enumerate(model.layers):
-                k, H = layer.cell.hidden_tuple_size, layer.hidden_size
-                eps = ctx.randn(k, B, H, offset=_SEED_OFFSET + 16 * r + i, dtype=torch.float64)
-                hidden.append(tuple(torch.cat([torch.zeros_like(e), c.zen_alpha * e], dim=0) for e in eps))
+                sizes = layer.state_sizes
+                eps = ctx.randn(len(sizes), B, max(sizes), offset=_SEED_OFFSET + 16 * r + i, dtype=torch.float64)
+                hidden.append(tuple(torch.cat([torch.zeros_like(e[:, :n]), c.zen_alpha * e[:, :n]], dim=0)
+                                    for e, n in zip(eps, sizes)))
             out, _ = model.run_layers(both, hidden)
             yield out[:, :B] - out[:, B:]
 

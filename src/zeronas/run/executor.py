@@ -11,8 +11,14 @@ Executors:
   starting a new one; every proxy of that cell is stored with status ``timeout``.
 - ``"ray"``: the same, with one Ray actor per worker (``pip install 'zeronas[ray]'``). Connects to
   ``ray_address`` or starts a local instance with ``num_cpus=workers``; a cell past its limit has its actor
-  killed and replaced. Workers of a remote cluster need zeronas installed.
+  killed and replaced. Workers of a remote cluster need zeronas installed, and any plugin too.
+  A user corpus (``--corpus PATH``) must lie at the same path there: each worker reads it and checks its digest.
 - ``"serial"``: in this process, one cell after another (debugging, tiny runs); no time limit.
+
+Every worker imports the plugins loaded in this process (:func:`zeronas.plugins.loaded_plugins`: entry points and
+``--plugin`` modules) and the call's ``imports`` before scoring, so their proxies are known there: a plugin must be
+importable by the workers (installed, or its folder on ``PYTHONPATH``; spawned local workers also get this
+process's ``sys.path``).
 
 Each call starts its workers and stops them at the end; a :class:`WorkerPool` keeps them running across calls
 (a search scores a few cells per round, and a worker takes seconds to start).
@@ -23,7 +29,6 @@ cell's proxies, with the exit code in the message: a cell that crashes its worke
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
@@ -38,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
+from zeronas.plugins import PluginError, import_plugins, worker_imports
 from zeronas.proxies.config import ScoringConfig
 from zeronas.proxies.device import check_config
 from zeronas.proxies.registry import get_proxy
@@ -110,8 +116,7 @@ class _CellScorer:
 
         if threads is not None:
             torch.set_num_threads(threads)
-        for module in imports:  # modules that register extra proxies
-            importlib.import_module(module)
+        import_plugins(imports)  # modules that register extra proxies
         self.config = ScoringConfig.from_dict(config_dict)
         self.corpus = _load_corpus(self.config)
 
@@ -148,6 +153,9 @@ def _local_worker(conn: mpc.Connection, parent_pid: int, config_dict: dict[str, 
     _exit_when_orphaned(parent_pid)
     try:
         scorer = _CellScorer(config_dict, imports, threads)
+    except PluginError as exc:  # one line naming the plugin says it all
+        conn.send(("init_error", None, str(exc)))
+        return
     except BaseException:  # noqa: BLE001 - reported to the parent, which stops the run
         conn.send(("init_error", None, traceback.format_exc(limit=8)))
         return
@@ -189,7 +197,7 @@ class _LocalPool:
 
     def __init__(self, config: ScoringConfig, imports: Sequence[str], threads: int | None) -> None:
         self._ctx = mp.get_context("spawn")
-        self._args = (os.getpid(), config.to_dict(), tuple(imports), threads)
+        self._args = (os.getpid(), config.to_dict(with_path=True), tuple(imports), threads)
         self._procs: dict[int, Any] = {}
         self._conns: dict[int, mpc.Connection] = {}
 
@@ -254,7 +262,7 @@ class _SerialPool:
     """This process; ``submit`` does the work. Events are handed back by the next ``wait``."""
 
     def __init__(self, config: ScoringConfig, imports: Sequence[str]) -> None:
-        self._scorer = _CellScorer(config.to_dict(), imports, None)
+        self._scorer = _CellScorer(config.to_dict(with_path=True), imports, None)
         self._events: list[_Event] = []
 
     def start(self, slot: int) -> None:
@@ -301,7 +309,7 @@ class _RayPool:
                 ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
                 self._started_ray = True
         self._actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_CellScorer)
-        self._args = (config.to_dict(), tuple(imports), 1)
+        self._args = (config.to_dict(with_path=True), tuple(imports), 1)
         self._actors: dict[int, Any] = {}
         self._refs: dict[Any, tuple[int, str, int | None]] = {}  # object ref -> (slot, kind, task_id)
 
@@ -345,8 +353,13 @@ class _RayPool:
                 continue
             except ray.exceptions.RayError as exc:  # the actor died
                 self.kill(slot)
-                events.append(_Event("init_error" if kind == "ready" else "died", slot, task_id,
-                                     f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"))
+                lines = str(exc).strip().splitlines()
+                plugin = f"{PluginError.__module__}.{PluginError.__name__}: "
+                if kind == "ready" and lines[-1].startswith(plugin):  # a plugin it cannot import: that line says it
+                    message = lines[-1][len(plugin):]
+                else:
+                    message = f"{type(exc).__name__}: {lines[0]}"
+                events.append(_Event("init_error" if kind == "ready" else "died", slot, task_id, message))
                 continue
             events.append(_Event(kind, slot, task_id, value))
         return events
@@ -535,8 +548,8 @@ class WorkerPool:
                  imports: Sequence[str] = ()) -> None:
         _check_executor(executor, workers)
         check_config(config)
-        for module in imports:
-            importlib.import_module(module)
+        imports = worker_imports(imports)
+        import_plugins(imports)
         self.workers = _worker_count(executor, workers, ray_address)
         self.config = config
         self.executor = executor
@@ -592,7 +605,8 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     (same canonical id) are scored once. ``store``: a :class:`~zeronas.store.ResultStore` or a URL/path (opened
     and closed here). ``workers``: processes/actors (default ``os.cpu_count()``; with ``ray_address``, the
     cluster's CPUs). ``timeout_s``: per-cell wall-clock limit, counted from when a ready worker takes the cell.
-    ``imports``: modules each worker imports first, to register proxies that live outside ``zeronas.proxies``.
+    ``imports``: modules each worker imports first, to register proxies that live outside ``zeronas.proxies``
+    (the plugins loaded in this process, :func:`zeronas.plugins.loaded_plugins`, are always added).
     ``pool``: an open :class:`WorkerPool` whose running workers score the cells (its executor, workers and
     imports replace those arguments; its config must be ``config``); without one, workers start and stop here.
     """
@@ -610,8 +624,9 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
         raise ExecutorError(f"timeout_s must be positive, got {timeout_s!r}")
     if timeout_s is not None and executor == "serial":
         raise ExecutorError("the serial executor cannot stop a cell: use executor='local' for a time limit")
-    for module in imports:
-        importlib.import_module(module)
+    if pool is None:
+        imports = worker_imports(imports)
+    import_plugins(imports)
     names = list(dict.fromkeys(proxies))
     if not names:
         raise ExecutorError("no proxy named")

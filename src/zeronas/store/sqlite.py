@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import zeronas
 from zeronas.proxies.config import ScoringConfig
-from zeronas.proxies.score import STATUSES, Score
+from zeronas.proxies.score import STATUSES, UNSUPPORTED, Score
 from zeronas.store import StoreError
 
 SCHEMA_VERSION = "2"  # 2: results carry the proxy's revision (1: no revision column; migrated on open)
@@ -211,6 +211,9 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]
 
 
 def _check_score(canonical_id: str, name: str, score: Score) -> None:
+    if score.status == UNSUPPORTED:
+        raise StoreError(f"{canonical_id}/{name}: an unsupported proxy is not a result of the cell and is never "
+                         f"stored ({score.message})")
     if score.status not in STATUSES:
         raise StoreError(f"{canonical_id}/{name}: unknown status {score.status!r} (known: {', '.join(STATUSES)})")
     if score.status == "ok":

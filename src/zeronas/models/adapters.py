@@ -1,0 +1,375 @@
+"""Adapters: a user's PyTorch language model as a :class:`~zeronas.models.contract.RecurrentLM`.
+
+Two shapes are built in:
+
+- ``nn.Embedding`` + ``nn.LSTM``/``nn.GRU``/``nn.RNN`` modules (any number, any ``num_layers`` each) + an
+  ``nn.Linear`` decoder, tied or not: :func:`adapt_lm` finds them in a model (:class:`TorchRNNLayer` per layer).
+  Plain forward and backward passes use PyTorch's fused kernel; where a proxy needs what a fused kernel cannot give
+  (per-gate activations, forward-mode AD) the layer runs the equivalent unfused computation with the same weights
+  (PyTorch's documented equations, gate order i, f, g, o for the LSTM and r, z, n for the GRU). Each such layer
+  steps exactly zeronas's reference cell (``lstm``, ``gru``, ``rnn``), so structural proxies apply too.
+- an ``nn.Module`` cell stepped in a loop (:class:`CellLoopLayer`, :func:`cell_lm`): ``cell(x_t, state) -> state``
+  like ``nn.LSTMCell``/``nn.GRUCell``; the first state tensor is the output. Opaque to zeronas: per-activation
+  observations only if its ``forward`` accepts ``observer=``, MACs only if it has ``macs_per_step``.
+
+More adapters plug in with :func:`register_adapter` (from a plugin module, see :mod:`zeronas.plugins`).
+The adapter scores embedding -> recurrent layers -> decoder, the standard language model; anything else in the
+user's own ``forward`` (dropout is off when scoring anyway) is not seen.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zeronas.cells.recipe import Cell, parse_recipe
+from zeronas.cells.reference import reference_cell
+from zeronas.models.contract import ACTIVATIONS, RECIPE, Observer, RecurrentLM, State, weight_matrices
+from zeronas.models.macs import lm_macs
+
+Tensor = torch.Tensor
+
+
+class AdapterError(ValueError):
+    """A model that an adapter cannot take; the message says which part and why."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Layers
+# ----------------------------------------------------------------------------------------------------------------
+
+_RNN_KINDS = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
+_RELU_RNN = {"pre": {"op": "linear", "input": ["x", "h_prev_0"]},
+             "h_new_0": {"op": "activation_relu", "input": ["pre"]}}
+
+
+class TorchRNNLayer(nn.Module):
+    """Layer ``index`` of an ``nn.LSTM``/``nn.GRU``/``nn.RNN``, its parameters shared (not copied)."""
+
+    def __init__(self, rnn: nn.RNNBase, index: int = 0) -> None:
+        super().__init__()
+        kind = _RNN_KINDS.get(type(rnn))
+        where = f"{type(rnn).__name__} layer {index}"
+        if kind is None:
+            raise AdapterError(f"{type(rnn).__name__}: not an nn.LSTM, nn.GRU or nn.RNN")
+        if rnn.bidirectional:
+            raise AdapterError(f"{where}: bidirectional, which a language model cannot be (it would see the future)")
+        if getattr(rnn, "proj_size", 0):
+            raise AdapterError(f"{where}: proj_size > 0 (LSTM projections) is not supported")
+        if not 0 <= index < rnn.num_layers:
+            raise AdapterError(f"{where}: the module has {rnn.num_layers} layer(s)")
+        if kind == "rnn" and rnn.nonlinearity == "relu":
+            kind = "rnn_relu"
+        self.kind = kind
+        self.input_size = rnn.input_size if index == 0 else rnn.hidden_size
+        self.hidden_size = rnn.hidden_size
+        self.fast_backward = True
+        # a one-layer module of the same kind whose parameters are the user's layer-`index` parameters: PyTorch's
+        # fused kernel through its public module, and named parameters a person can find
+        options = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
+        one = type(rnn)(self.input_size, self.hidden_size, 1, bias=rnn.bias, device="meta", **options)
+        suffixes = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if rnn.bias else ())
+        for suffix in suffixes:
+            setattr(one, f"{suffix}_l0", getattr(rnn, f"{suffix}_l{index}"))
+        self.fused = one
+        recipe = _RELU_RNN if kind == "rnn_relu" else None
+        self.cell: Cell = (parse_recipe(recipe, source="nn.RNN(nonlinearity='relu')", name="rnn_relu")
+                           if recipe else reference_cell(kind))
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,) * (2 if self.kind == "lstm" else 1)
+
+    def init_state(self, batch_size: int, like: Tensor) -> tuple[Tensor, ...]:
+        return tuple(like.new_zeros(batch_size, size) for size in self.state_sizes)
+
+    def forward(self, inputs: Tensor, state: Optional[Sequence[Tensor]] = None,
+                observer: Optional[Observer] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if state is None:
+            state = self.init_state(inputs.shape[1], inputs)
+        if self.fast_backward and observer is None:
+            return self._fused(inputs, tuple(state))
+        return self._unfused(inputs, tuple(state), observer)
+
+    def _fused(self, inputs: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self.kind == "lstm":
+            out, (h, c) = self.fused(inputs, (state[0].unsqueeze(0), state[1].unsqueeze(0)))
+            return out, (h[0], c[0])
+        out, h = self.fused(inputs, state[0].unsqueeze(0))
+        return out, (h[0],)
+
+    def _unfused(self, inputs: Tensor, state: tuple[Tensor, ...],
+                 observer: Optional[Observer]) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """PyTorch's equations step by step: the same weights, every activation visible."""
+        m = self.fused
+        w_hh, b_hh = m.weight_hh_l0, (m.bias_hh_l0 if m.bias else None)
+        x_all = F.linear(inputs, m.weight_ih_l0, m.bias_ih_l0 if m.bias else None).unbind(0)
+
+        def act(node: str, op: str, fn: Callable[[Tensor], Tensor], pre: Tensor) -> Tensor:
+            out = fn(pre)
+            if observer is not None:
+                observer(node, op, pre, out)
+            return out
+
+        outputs = []
+        if self.kind == "lstm":
+            h, c = state
+            for x in x_all:
+                i, f, g, o = (x + F.linear(h, w_hh, b_hh)).chunk(4, 1)
+                i = act("i_gate", "activation_sigm", torch.sigmoid, i)
+                f = act("f_gate", "activation_sigm", torch.sigmoid, f)
+                g = act("g_act", "activation_tanh", torch.tanh, g)
+                o = act("o_gate", "activation_sigm", torch.sigmoid, o)
+                c = f * c + i * g
+                h = o * act("c_act", "activation_tanh", torch.tanh, c)
+                outputs.append(h)
+            return torch.stack(outputs, 0), (h, c)
+        (h,) = state
+        if self.kind == "gru":
+            for x in x_all:
+                xr, xz, xn = x.chunk(3, 1)
+                hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, 1)
+                r = act("r_gate", "activation_sigm", torch.sigmoid, xr + hr)
+                z = act("z_gate", "activation_sigm", torch.sigmoid, xz + hz)
+                n = act("n", "activation_tanh", torch.tanh, xn + r * hn)
+                h = z * h + (1 - z) * n
+                outputs.append(h)
+        else:
+            op, fn = ("activation_relu", torch.relu) if self.kind == "rnn_relu" else ("activation_tanh", torch.tanh)
+            for x in x_all:
+                h = act("h_new_0", op, fn, x + F.linear(h, w_hh, b_hh))
+                outputs.append(h)
+        return torch.stack(outputs, 0), (h,)
+
+
+class CellLoopLayer(nn.Module):
+    """A user's ``nn.Module`` cell stepped over the sequence: ``cell(x_t, state) -> new state``.
+
+    ``state`` is one tensor when the cell carries one (as ``nn.GRUCell`` takes and returns it) and a tuple
+    otherwise (``nn.LSTMCell``: ``(h, c)``); the first state tensor is the layer's output. ``state_sizes`` is read
+    from the cell (``state_sizes``, or ``hidden_size`` for PyTorch's cells) unless given."""
+
+    def __init__(self, cell: nn.Module, input_size: int, state_sizes: Optional[Sequence[int]] = None) -> None:
+        super().__init__()
+        self.step = cell
+        name = type(cell).__name__
+        if state_sizes is None:
+            state_sizes = getattr(cell, "state_sizes", None)
+        if state_sizes is None and hasattr(cell, "hidden_size"):
+            state_sizes = (cell.hidden_size,) * (2 if isinstance(cell, nn.LSTMCell) else 1)
+        if not state_sizes or any(not isinstance(s, int) or s < 1 for s in state_sizes):
+            raise AdapterError(f"{name}: give state_sizes (the width of each carried state tensor), got "
+                               f"{state_sizes!r}")
+        self._state_sizes = tuple(int(s) for s in state_sizes)
+        self.input_size = int(input_size)
+        self.hidden_size = self._state_sizes[0]
+        self.fast_backward = True  # a cell loop has one path; kept for the contract
+        self.observes = "observer" in inspect.signature(cell.forward).parameters
+        self.cell: Optional[Cell] = None
+        self.macs_per_step: Optional[int] = getattr(cell, "macs_per_step", None)
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return self._state_sizes
+
+    def init_state(self, batch_size: int, like: Tensor) -> tuple[Tensor, ...]:
+        return tuple(like.new_zeros(batch_size, size) for size in self._state_sizes)
+
+    def forward(self, inputs: Tensor, state: Optional[Sequence[Tensor]] = None,
+                observer: Optional[Observer] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        h = tuple(state) if state is not None else self.init_state(inputs.shape[1], inputs)
+        extra = {"observer": observer} if observer is not None and self.observes else {}
+        outputs = []
+        for x in inputs.unbind(0):
+            new = self.step(x, h[0] if len(h) == 1 else h, **extra)
+            h = (new,) if isinstance(new, Tensor) else tuple(new)
+            if len(h) != len(self._state_sizes):
+                raise AdapterError(f"{type(self.step).__name__} returned {len(h)} state tensor(s), expected "
+                                   f"{len(self._state_sizes)}")
+            outputs.append(h[0])
+        return torch.stack(outputs, 0), h
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The language model
+# ----------------------------------------------------------------------------------------------------------------
+
+class AdaptedLM(nn.Module):
+    """``embedding -> layers -> decoder`` as a :class:`~zeronas.models.contract.RecurrentLM`. The modules are
+    the user's own (shared, not copied); scoring copies the whole adapter, never the user's model in place."""
+
+    def __init__(self, embedding: nn.Embedding, layers: Sequence[nn.Module], decoder: nn.Linear) -> None:
+        super().__init__()
+        if not isinstance(embedding, nn.Embedding):
+            raise AdapterError(f"embedding: expected an nn.Embedding, got {type(embedding).__name__}")
+        if not isinstance(decoder, nn.Linear):
+            raise AdapterError(f"decoder: expected an nn.Linear, got {type(decoder).__name__}")
+        if not layers:
+            raise AdapterError("layers: a language model needs at least one recurrent layer")
+        self.encoder = embedding
+        self.layers = nn.ModuleList(layers)
+        self.decoder = decoder
+        self.vocab_size = decoder.out_features
+        self.emb_size = embedding.embedding_dim
+        width = self.emb_size
+        for i, layer in enumerate(self.layers):
+            if layer.input_size != width:
+                raise AdapterError(f"layer {i} ({type(layer).__name__}) takes inputs of width {layer.input_size}, "
+                                   f"but {'the embedding' if i == 0 else f'layer {i - 1}'} gives {width}")
+            width = layer.hidden_size
+        if decoder.in_features != width:
+            raise AdapterError(f"decoder: takes width {decoder.in_features}, the last layer gives {width}")
+        if embedding.num_embeddings != decoder.out_features:
+            raise AdapterError(f"the embedding has {embedding.num_embeddings} rows but the decoder "
+                               f"{decoder.out_features} outputs: they must both be the vocabulary size")
+        cells = [getattr(layer, "cell", None) for layer in self.layers]
+        self.cell: Optional[Cell] = cells[0] if cells[0] is not None and all(c == cells[0] for c in cells) else None
+
+    def capabilities(self) -> frozenset[str]:
+        caps = set()
+        if all(isinstance(l, TorchRNNLayer) or getattr(l, "observes", False) for l in self.layers):
+            caps.add(ACTIVATIONS)
+        if self.cell is not None:
+            caps.add(RECIPE)
+        return frozenset(caps)
+
+    def init_hidden(self, batch_size: int) -> State:
+        ref = self.encoder.weight
+        return [layer.init_state(batch_size, ref) for layer in self.layers]
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        return self.encoder(tokens)
+
+    def run_layers(self, emb: Tensor, hidden: Optional[State] = None, observer: Optional[Observer] = None,
+                   return_all: bool = False) -> tuple[Tensor | list[Tensor], State]:
+        out = emb
+        new_hidden: State = []
+        per_layer: list[Tensor] = []
+        for i, layer in enumerate(self.layers):
+            layer_observer = None
+            if observer is not None:
+                layer_observer = (lambda node, op, pre, post, _i=i: observer(f"{_i}.{node}", op, pre, post))
+            out, h = layer(out, hidden[i] if hidden is not None else None, layer_observer)
+            new_hidden.append(h)
+            per_layer.append(out)
+        return (per_layer if return_all else out), new_hidden
+
+    def decode(self, hidden_out: Tensor) -> Tensor:
+        return self.decoder(hidden_out)
+
+    def forward(self, tokens: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
+        out, new_hidden = self.run_layers(self.embed(tokens), hidden)
+        return self.decode(out), new_hidden  # type: ignore[arg-type]
+
+    def loss(self, tokens: Tensor, targets: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
+        logits, new_hidden = self(tokens, hidden)
+        return F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1)), new_hidden
+
+    def recurrent_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if n.startswith("layers.")]
+
+    def weight_matrices(self) -> list[tuple[str, nn.Parameter]]:
+        return weight_matrices(self)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def macs_per_token(self) -> Optional[int]:
+        sizes = [(layer.input_size, layer.hidden_size) for layer in self.layers]
+        if self.cell is not None:
+            return lm_macs(self.cell, sizes, self.vocab_size)
+        steps = [getattr(layer, "macs_per_step", None) for layer in self.layers]
+        if any(s is None for s in steps):
+            return None
+        return sum(steps) + self.decoder.in_features * self.vocab_size  # type: ignore[arg-type]
+
+
+def cell_lm(embedding: nn.Embedding, cells: nn.Module | Sequence[nn.Module], decoder: nn.Linear,
+            state_sizes: Optional[Sequence[int]] = None) -> AdaptedLM:
+    """A language model of ``nn.Module`` cells, one per layer, each stepped in a loop (see :class:`CellLoopLayer`)."""
+    cells = [cells] if isinstance(cells, nn.Module) else list(cells)
+    layers, width = [], embedding.embedding_dim
+    for cell in cells:
+        layer = CellLoopLayer(cell, width, state_sizes)
+        layers.append(layer)
+        width = layer.hidden_size
+    return AdaptedLM(embedding, layers, decoder)
+
+
+def rnn_lm(embedding: nn.Embedding, rnns: nn.RNNBase | Sequence[nn.RNNBase], decoder: nn.Linear) -> AdaptedLM:
+    """A language model of ``nn.LSTM``/``nn.GRU``/``nn.RNN`` modules, every layer of each in order."""
+    rnns = [rnns] if isinstance(rnns, nn.RNNBase) else list(rnns)
+    layers = [TorchRNNLayer(rnn, i) for rnn in rnns for i in range(rnn.num_layers)]
+    return AdaptedLM(embedding, layers, decoder)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Finding the adapter for a model
+# ----------------------------------------------------------------------------------------------------------------
+
+Adapter = Callable[[nn.Module], Optional[RecurrentLM]]  # None, or raise AdapterError, when it does not fit
+_ADAPTERS: dict[str, Adapter] = {}
+
+
+def register_adapter(name: str, adapter: Adapter) -> Adapter:
+    """Register a model adapter (tried by :func:`adapt_lm`, the most recent first); returns it. An adapter
+    returns None for a model it does not recognise, or raises :class:`AdapterError` saying what is wrong."""
+    if name in _ADAPTERS and _ADAPTERS[name] is not adapter:
+        raise ValueError(f"a model adapter named {name!r} is already registered")
+    _ADAPTERS[name] = adapter
+    return adapter
+
+
+def list_adapters() -> list[str]:
+    return list(_ADAPTERS)
+
+
+def _torch_rnn_lm(model: nn.Module) -> Optional[RecurrentLM]:
+    """One ``nn.Embedding``, the ``nn.LSTM``/``GRU``/``RNN`` modules in registration order, and the one
+    ``nn.Linear`` whose outputs are the vocabulary."""
+    rnns = [m for m in model.modules() if type(m) in _RNN_KINDS]
+    if not rnns:
+        return None
+    name = type(model).__name__
+    embeddings = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+    if len(embeddings) != 1:
+        raise AdapterError(f"{name}: found {len(embeddings)} nn.Embedding modules, expected one (or call "
+                           "zeronas.models.adapters.rnn_lm(embedding, rnns, decoder))")
+    vocab = embeddings[0].num_embeddings
+    decoders = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == vocab]
+    if len(decoders) != 1:
+        raise AdapterError(f"{name}: found {len(decoders)} nn.Linear modules with {vocab} outputs (the vocabulary), "
+                           "expected one decoder (or call zeronas.models.adapters.rnn_lm(embedding, rnns, decoder))")
+    return rnn_lm(embeddings[0], rnns, decoders[0])
+
+
+register_adapter("torch-rnn", _torch_rnn_lm)
+
+
+def adapt_lm(model: nn.Module) -> RecurrentLM:
+    """``model`` as a :class:`~zeronas.models.contract.RecurrentLM`: itself if it already is one, else what the
+    adapters make of it, the most recently registered first (a plugin's adapter before the built-in ones). An
+    :class:`AdapterError` gives each adapter's reason when none takes it."""
+    if not isinstance(model, nn.Module):
+        raise AdapterError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, RecurrentLM):
+        return model  # type: ignore[return-value]
+    from zeronas.plugins import load_plugins
+
+    load_plugins()  # adapters of installed plugins (the entry points) register themselves on import
+    reasons = []
+    for name, adapter in reversed(_ADAPTERS.items()):
+        try:
+            adapted = adapter(model)
+        except AdapterError as exc:
+            reasons.append(f"{name}: {exc}")
+            continue
+        if adapted is not None:
+            return adapted
+        reasons.append(f"{name}: does not apply")
+    raise AdapterError(f"{type(model).__name__}: no model adapter fits ({'; '.join(reasons)}); wrap it with "
+                       "zeronas.models.adapters.rnn_lm(...) or cell_lm(...), or register an adapter")

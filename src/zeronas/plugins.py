@@ -1,0 +1,143 @@
+"""Plugins: proxies, search spaces and model adapters that live in the user's own package.
+
+A plugin is a module that registers things when imported (``@proxy``, ``register_space``, ...), named either
+
+- by an entry point of the group ``zeronas.plugins`` of an installed distribution (loaded by every registry on
+  first use, no option needed)::
+
+      [project.entry-points."zeronas.plugins"]
+      my_proxies = "mypkg.proxies"          # a module to import
+      my_setup = "mypkg.setup:register"     # or module:attribute; a callable attribute is called once
+
+- or explicitly: ``zeronas --plugin mypkg.proxies ...`` / :func:`load_plugins` (``module`` or ``module:attribute``).
+
+Every plugin loaded through :func:`load_plugins` is remembered (:func:`loaded_plugins`) and the scoring executor
+passes that list to its workers (spawned processes, Ray actors), which import the same modules before scoring.
+The plugin must therefore be importable there too: installed, or its folder on ``PYTHONPATH`` (for Ray, on every
+node of the cluster).
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import EntryPoint, entry_points
+from typing import Sequence
+
+__all__ = ["GROUP", "PluginError", "load_plugins", "loaded_plugins", "import_plugins", "worker_imports"]
+
+GROUP = "zeronas.plugins"
+
+_loaded: list[str] = []  # specs loaded by load_plugins, in order: what every worker imports too
+_called: set[str] = set()  # module:attribute specs whose attribute was called (never twice in one process)
+_entry_points_state = "todo"  # todo | loading | done: a plugin that looks up a registry while it loads must not
+#                               load the entry points again
+
+
+class PluginError(ImportError):
+    """A plugin that cannot be imported, or raised while importing; the message is one line naming it."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, ImportError) else f"{type(exc).__name__}: {text}"
+
+
+def _import(spec: str, what: str) -> None:
+    """Import ``spec`` (``module`` or ``module:attribute``; a callable attribute is called, once per process).
+    ``what`` names the plugin in the error message."""
+    module_name, _, attr = spec.partition(":")
+    module_name, attr = module_name.strip(), attr.split("[")[0].strip()  # an entry point's [extras] are not ours
+    if not module_name:
+        raise PluginError(f"{what}: no module named")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PluginError(f"cannot import {what}: {_one_line(exc)} (is it installed, or its folder on "
+                          "PYTHONPATH?)") from exc
+    except Exception as exc:  # noqa: BLE001 - the plugin's own code failed: say which plugin
+        raise PluginError(f"{what} failed while importing: {_one_line(exc)}") from exc
+    if not attr or spec in _called:
+        return
+    target = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise PluginError(f"{what}: module {module_name!r} has no attribute {attr!r}") from None
+    if callable(target):
+        _called.add(spec)
+        try:
+            target()
+        except Exception as exc:  # noqa: BLE001
+            _called.discard(spec)
+            raise PluginError(f"{what} failed: {_one_line(exc)}") from exc
+
+
+def _load_builtins() -> None:
+    """Register the built-in proxies and spaces first, so that a plugin reusing one of their names is the one
+    that fails (naming both), not a later lookup of the built-in."""
+    from zeronas.cells.spaces import _load_builtins as load_spaces
+    from zeronas.proxies.registry import _discover_builtins
+
+    _discover_builtins()
+    load_spaces()
+
+
+def _entry_points() -> list[EntryPoint]:
+    seen: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        seen.setdefault(ep.value, ep)  # one distribution found twice on sys.path: load it once
+    return list(seen.values())
+
+
+def _record(spec: str) -> None:
+    if spec not in _loaded:
+        _loaded.append(spec)
+
+
+def load_plugins(modules: Sequence[str] = ()) -> tuple[str, ...]:
+    """Load the entry-point plugins (once per process) and ``modules`` (each ``module`` or ``module:attribute``;
+    comma-separated lists are split). Returns every plugin loaded so far, for the workers. Raises
+    :class:`PluginError` on the first plugin that cannot be loaded."""
+    global _entry_points_state
+    specs = [s.strip() for m in modules for s in m.split(",") if s.strip()]
+    first = _entry_points_state == "todo"
+    if first:
+        _entry_points_state = "loading"
+    try:
+        eps = _entry_points() if first else []
+        if specs or eps:
+            _load_builtins()
+        for ep in eps:
+            dist = ep.dist.name if ep.dist is not None else "unknown"
+            _import(ep.value, f"plugin {ep.name!r} (entry point {GROUP} of distribution {dist!r}: {ep.value})")
+            _record(ep.value)
+    except BaseException:
+        if first:
+            _entry_points_state = "todo"  # the next lookup fails the same way instead of silently lacking it
+        raise
+    if first:
+        _entry_points_state = "done"
+    for spec in specs:
+        _import(spec, f"plugin module {spec!r}")
+        _record(spec)
+    return tuple(_loaded)
+
+
+def loaded_plugins() -> tuple[str, ...]:
+    """The plugins :func:`load_plugins` has loaded in this process, in order."""
+    return tuple(_loaded)
+
+
+def import_plugins(specs: Sequence[str]) -> None:
+    """Import ``specs`` (a worker's list) with :class:`PluginError` messages, without adding them to
+    :func:`loaded_plugins`: a worker's or a library call's imports stay that call's."""
+    if specs:
+        _load_builtins()
+    for spec in specs:
+        _import(spec, f"plugin module {spec!r}")
+
+
+def worker_imports(extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """What a worker must import: the loaded plugins, then ``extra`` (a call's own modules), each once."""
+    return tuple(dict.fromkeys([*_loaded, *extra]))
