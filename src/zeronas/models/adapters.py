@@ -75,6 +75,7 @@ class TorchRNNLayer(nn.Module):
         suffixes = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if rnn.bias else ())
         for suffix in suffixes:
             setattr(one, f"{suffix}_l0", getattr(rnn, f"{suffix}_l{index}"))
+        one._init_flat_weights()  # its record of the weights (and cuDNN's flat buffer) now sees the user's
         self.fused = one
         recipe = _RELU_RNN if kind == "rnn_relu" else None
         self.cell: Cell = (parse_recipe(recipe, source="nn.RNN(nonlinearity='relu')", name="rnn_relu")
