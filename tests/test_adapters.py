@@ -317,3 +317,88 @@ def test_example_script_scores_an_lstm_and_an_own_cell():
     assert rows["cell_depth"][1] == "unsupported"  # the own cell has no recipe
     assert all(float(v) for name in ("zen", "naswot", "flops") for v in rows[name])
     assert "own cell LM: cell_depth: unsupported: needs a cell-language recipe" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------- zeronas score-model
+
+USER_MODULE = '''
+import torch
+from torch import nn
+
+class TinyLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(10000, 8)    # the PTB vocabulary
+        self.rnn = nn.GRU(8, 8, num_layers=2)
+        self.out = nn.Linear(8, 10000)
+
+def build():
+    torch.manual_seed(0)
+    return TinyLM()
+
+not_a_model = 3
+'''
+
+
+def _cli(args, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return CliRunner().invoke(app, ["score-model", *args, "--batch-size", "3", "--seq-len", "6"])
+
+
+def test_score_model_command_loads_a_factory_and_a_weights_only_checkpoint(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    (tmp_path / "zn_user_lm.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("zn_user_lm", None)
+    import zn_user_lm
+
+    trained = zn_user_lm.build()
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.mul_(3.0)  # "trained" weights, different from what build() makes
+    torch.save({"epoch": 3, "state_dict": trained.state_dict()}, tmp_path / "ck.pt")
+    args = ["zn_user_lm:build", "--proxies", "zen,grad_norm,cell_depth", "--json"]
+    fresh = _cli(args, tmp_path, monkeypatch)
+    loaded = _cli([*args, "--checkpoint", str(tmp_path / "ck.pt")], tmp_path, monkeypatch)
+    assert fresh.exit_code == 0 and loaded.exit_code == 0, fresh.output + loaded.output
+    a, b = json.loads(fresh.output), json.loads(loaded.output)
+    assert a["scores"]["cell_depth"]["value"] == b["scores"]["cell_depth"]["value"] == 6  # the reference GRU
+    assert a["scores"]["zen"]["value"] != b["scores"]["zen"]["value"]  # the checkpoint's weights were scored
+    want = score_model(trained, ["zen"], config=TINY.with_(batch_size=3, seq_len=6))["zen"].value
+    assert b["scores"]["zen"]["value"] == want
+    assert b["checkpoint"] == "ck.pt" and str(tmp_path) not in loaded.output
+
+
+def test_score_model_command_errors_are_one_line(tmp_path, monkeypatch):
+    (tmp_path / "zn_user_lm2.py").write_text(USER_MODULE.replace("class TinyLM", "class Evil(object):\n    "
+                                                                 "def __reduce__(self):\n        return (print, "
+                                                                 "('pwned',))\n\nclass TinyLM"))
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("zn_user_lm2", None)
+    evil_module = importlib.import_module("zn_user_lm2")
+    torch.save({"state_dict": evil_module.Evil()}, tmp_path / "evil.pt")
+    torch.save({"rnn.weight": torch.zeros(2)}, tmp_path / "wrong.pt")
+    cases = [
+        (["zn_user_lm2"], "name the model as module:attribute"),
+        (["zn_no_such_module:build"], "cannot import 'zn_no_such_module'"),
+        (["zn_user_lm2:nothing"], "has no attribute 'nothing'"),
+        (["zn_user_lm2:not_a_model"], "is a int, not an nn.Module"),
+        (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "missing.pt")], "no such checkpoint file"),
+        (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "evil.pt")], "not a weights-only PyTorch checkpoint"),
+        (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "wrong.pt")], "does not fit the model"),
+        (["zn_user_lm2:build", "--corpus", "wikitext-2"], "vocabulary has 10000 entries"),
+    ]
+    for args, message in cases:
+        result = _cli([*args, "--proxies", "zen"], tmp_path, monkeypatch)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output, (args, result.output)
+        assert "pwned" not in result.output

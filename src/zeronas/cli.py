@@ -456,9 +456,11 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
 
 # The predictor's commands live in their own module; it imports this one's helpers (fail, out, err), so it is
 # attached here, after they are defined.
+from zeronas.models.cli import score_model_cmd  # noqa: E402
 from zeronas.predict.cli import predict_app  # noqa: E402
 from zeronas.store.cli import store_app  # noqa: E402
 
+app.command("score-model")(score_model_cmd)
 app.add_typer(predict_app, name="predict")
 app.add_typer(store_app, name="store")
 
