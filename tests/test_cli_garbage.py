@@ -139,6 +139,32 @@ def test_bench_describe(doc):
     assert_clean_error(["bench", "describe", "--ground-truth", write(csv_garbage(doc), ".csv")])
 
 
+def tiny_lm():
+    """A valid model factory for score-model's checkpoint garbage (this module is importable under pytest)."""
+    import torch
+
+    from zeronas.models.adapters import rnn_lm
+
+    emb = torch.nn.Embedding(10000, 4)
+    return rnn_lm(emb, torch.nn.LSTM(4, 4), torch.nn.Linear(4, 10000))
+
+
+@CASES
+@given(doc=json_docs, factory=names, raw=st.binary(max_size=300), which=st.integers(0, 3))
+def test_score_model(doc, factory, raw, which):
+    if which == 0:
+        args = ["zn_nope_" + factory]
+    elif which == 1:
+        args = ["zn_nope:" + factory]
+    elif which == 2:
+        args = [f"{__name__}:tiny_lm", "--checkpoint", write(doc, ".pt")]
+    else:
+        path = WORK / f"{uuid.uuid4().hex}.pt"
+        path.write_bytes(raw)
+        args = [f"{__name__}:tiny_lm", "--checkpoint", str(path)]
+    assert_clean_error(["score-model", *args, "--proxies", "params"])
+
+
 def teardown_module() -> None:
     import shutil
 
