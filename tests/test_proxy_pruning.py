@@ -282,3 +282,29 @@ def test_directions_are_registered():
     for name in ("snip", "grasp", "fisher"):
         spec = get_proxy(name)
         assert spec.higher_is_better and spec.needs_data
+
+
+def test_the_four_pruning_proxies_share_one_weight_selection(micro_corpus, monkeypatch):
+    """grad_norm, snip, grasp and synflow sum over the model contract's weight_matrices(), and over nothing else:
+    narrowing that one selection to the embedding changes all four, to the embedding's own terms."""
+    from zeronas.models.lm import RNNModel
+
+    cell = reference_cell("lstm")
+    names = ["grad_norm", "snip", "grasp", "synflow"]
+    full = {n: run_proxy(n, ScoringContext(cell, MICRO, micro_corpus)).value for n in names}
+    monkeypatch.setattr(RNNModel, "weight_matrices",
+                        lambda self: [(n, p) for n, p in self.named_parameters() if n == "encoder.weight"])
+    ctx = ScoringContext(cell, MICRO, micro_corpus)
+    narrowed = {n: run_proxy(n, ctx).value for n in names}
+    assert all(narrowed[n] != full[n] for n in names)
+    model = ctx.model()
+    loss, _ = model.loss(ctx.inputs, ctx.targets)
+    (g,) = torch.autograd.grad(loss, [model.encoder.weight])
+    assert narrowed["grad_norm"] == pytest.approx(float(g.double().norm()), rel=1e-6)
+    assert narrowed["snip"] == pytest.approx(float((model.encoder.weight.detach() * g).abs().sum()), rel=1e-6)
+
+
+def test_snip_and_grasp_are_at_revision_2():
+    """Revision 2: the shared selection's order (snip) and the fast-path gradient (grasp) changed the last bits."""
+    assert get_proxy("snip").revision == 2 and get_proxy("grasp").revision == 2
+    assert get_proxy("grad_norm").revision == 1 and get_proxy("synflow").revision == 1  # bit-identical
