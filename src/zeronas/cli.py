@@ -173,12 +173,16 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
         raise fail(str(exc).strip('"'))
     config = _scoring_config(seed, device, batch_size, seq_len, corpus=corpus)
     results = score_cell(cell, names, config)
+    print_scores(results, config, as_json, spec, {"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1})
+
+
+def print_scores(results, config, as_json: bool, title: str, fields: dict) -> None:
+    """The scores of one cell or model: one JSON object (``fields``, the config, the scores) or a table."""
     if as_json:
-        print(json.dumps({"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1,
-                          "config": config.to_dict(), "config_hash": config.config_hash(),
+        print(json.dumps({**fields, "config": config.to_dict(), "config_hash": config.config_hash(),
                           "scores": {n: s.to_dict() for n, s in results.items()}}))
         return
-    table = Table(title=f"{spec} (config {config.config_hash()}, seed {config.seed})")
+    table = Table(title=f"{title} (config {config.config_hash()}, seed {config.seed})")
     for col in ("proxy", "value", "status", "seconds", "message"):
         table.add_column(col)
     for n, s in results.items():

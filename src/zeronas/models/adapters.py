@@ -28,8 +28,9 @@ from torch import nn
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.cells.reference import reference_cell
-from zeronas.models.contract import ACTIVATIONS, RECIPE, Observer, RecurrentLM, State, weight_matrices
+from zeronas.models.contract import ACTIVATIONS, RECIPE, Observer, RecurrentLM
 from zeronas.models.macs import lm_macs
+from zeronas.models.stack import LayerStackLM
 
 Tensor = torch.Tensor
 
@@ -199,7 +200,7 @@ class CellLoopLayer(nn.Module):
 # The language model
 # ----------------------------------------------------------------------------------------------------------------
 
-class AdaptedLM(nn.Module):
+class AdaptedLM(LayerStackLM):
     """``embedding -> layers -> decoder`` as a :class:`~zeronas.models.contract.RecurrentLM`. The modules are
     the user's own (shared, not copied); scoring copies the whole adapter, never the user's model in place."""
 
@@ -238,46 +239,11 @@ class AdaptedLM(nn.Module):
             caps.add(RECIPE)
         return frozenset(caps)
 
-    def init_hidden(self, batch_size: int) -> State:
-        ref = self.encoder.weight
-        return [layer.init_state(batch_size, ref) for layer in self.layers]
-
     def embed(self, tokens: Tensor) -> Tensor:
         return self.encoder(tokens)
 
-    def run_layers(self, emb: Tensor, hidden: Optional[State] = None, observer: Optional[Observer] = None,
-                   return_all: bool = False) -> tuple[Tensor | list[Tensor], State]:
-        out = emb
-        new_hidden: State = []
-        per_layer: list[Tensor] = []
-        for i, layer in enumerate(self.layers):
-            layer_observer = None
-            if observer is not None:
-                layer_observer = (lambda node, op, pre, post, _i=i: observer(f"{_i}.{node}", op, pre, post))
-            out, h = layer(out, hidden[i] if hidden is not None else None, layer_observer)
-            new_hidden.append(h)
-            per_layer.append(out)
-        return (per_layer if return_all else out), new_hidden
-
     def decode(self, hidden_out: Tensor) -> Tensor:
         return self.decoder(hidden_out)
-
-    def forward(self, tokens: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
-        out, new_hidden = self.run_layers(self.embed(tokens), hidden)
-        return self.decode(out), new_hidden  # type: ignore[arg-type]
-
-    def loss(self, tokens: Tensor, targets: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
-        logits, new_hidden = self(tokens, hidden)
-        return F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1)), new_hidden
-
-    def recurrent_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        return [(n, p) for n, p in self.named_parameters() if n.startswith("layers.")]
-
-    def weight_matrices(self) -> list[tuple[str, nn.Parameter]]:
-        return weight_matrices(self)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def macs_per_token(self) -> Optional[int]:
         sizes = [(layer.input_size, layer.hidden_size) for layer in self.layers]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -24,9 +23,7 @@ def score_model_cmd(
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Score your own PyTorch recurrent language model (nn.LSTM/GRU/RNN, or any model an adapter takes) with the
     training-free proxies, as it is: its own weights. A proxy it cannot support says why (status unsupported)."""
-    from rich.table import Table
-
-    from zeronas.cli import _scoring_config, fail, out
+    from zeronas.cli import _scoring_config, fail, print_scores
     from zeronas.models.adapters import AdapterError, adapt_lm
     from zeronas.models.load import ModelLoadError, build_user_model, load_checkpoint
     from zeronas.proxies import list_proxies, parse_proxy_list
@@ -45,15 +42,6 @@ def score_model_cmd(
         results = score_model(lm, names, config=config)
     except (ModelLoadError, AdapterError, ValueError, TypeError) as exc:
         raise fail(str(exc))
-    n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    if as_json:
-        print(json.dumps({"model": factory, "checkpoint": checkpoint.name if checkpoint else None,
-                          "parameters": n_params, "config": config.to_dict(), "config_hash": config.config_hash(),
-                          "scores": {n: s.to_dict() for n, s in results.items()}}))
-        return
-    table = Table(title=f"{factory} ({n_params:,} parameters; config {config.config_hash()}, seed {config.seed})")
-    for col in ("proxy", "value", "status", "seconds", "message"):
-        table.add_column(col)
-    for n, s in results.items():
-        table.add_row(n, f"{s.value:.6g}" if s.value is not None else "-", s.status, f"{s.seconds:.2f}", s.message)
-    out.print(table)
+    n_params = sum(p.numel() for p in model.parameters())  # parameters() lists a shared (tied) one once
+    print_scores(results, config, as_json, f"{factory}, {n_params:,} parameters",
+                 {"model": factory, "checkpoint": checkpoint.name if checkpoint else None, "parameters": n_params})

@@ -98,11 +98,5 @@ class RecurrentLM(Protocol):
     def parameters(self, *args, **kwargs): ...
 
 
-def weight_matrices(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """The contract's weight-matrix selection, one definition for every model: parameters with ``dim >= 2`` in
-    ``named_parameters`` order (which lists a tied embedding/decoder matrix once)."""
-    return [(n, p) for n, p in model.named_parameters() if p.dim() >= 2]
-
-
 def model_dtype(model: nn.Module) -> torch.dtype:
     return next(model.parameters()).dtype

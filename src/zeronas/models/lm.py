@@ -11,10 +11,10 @@ from torch import nn
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.models.cell import CellLayer
-from zeronas.models.contract import ACTIVATIONS, RECIPE, Observer
-from zeronas.models.contract import weight_matrices as _weight_matrices
+from zeronas.models.contract import ACTIVATIONS, RECIPE
 from zeronas.models.macs import lm_macs
 from zeronas.models.matmul import fast_linear
+from zeronas.models.stack import LayerStackLM
 
 Tensor = torch.Tensor
 State = list[tuple[Tensor, ...]]
@@ -65,7 +65,7 @@ def embedding_dropout(weight: Tensor, tokens: Tensor, p: float, training: bool) 
     return F.embedding(tokens, weight)
 
 
-class RNNModel(nn.Module):
+class RNNModel(LayerStackLM):
     """Language model over token ids ``(T, B)``; returns logits ``(T, B, V)`` and the new state. Implements the
     :class:`~zeronas.models.contract.RecurrentLM` contract with every capability."""
 
@@ -97,31 +97,12 @@ class RNNModel(nn.Module):
         for layer in self.layers:
             layer.reset_parameters(generator)
 
-    def init_hidden(self, batch_size: int) -> State:
-        ref = self.encoder.weight
-        return [layer.init_state(batch_size, ref) for layer in self.layers]
-
     def embed(self, tokens: Tensor) -> Tensor:
         emb = embedding_dropout(self.encoder.weight, tokens, self.config.dropoute, self.training)
         return locked_dropout(emb, self.config.dropouti, self.training)
 
-    def run_layers(self, emb: Tensor, hidden: Optional[State] = None, observer: Optional[Observer] = None,
-                   return_all: bool = False) -> tuple[Tensor | list[Tensor], State]:
-        """The recurrent part: from embedding-level input ``(T, B, E)`` to the last layer's outputs."""
-        out = emb
-        new_hidden: State = []
-        per_layer: list[Tensor] = []
-        for i, layer in enumerate(self.layers):
-            state = hidden[i] if hidden is not None else None
-            layer_observer = None
-            if observer is not None:
-                layer_observer = (lambda node, op, pre, post, _i=i: observer(f"{_i}.{node}", op, pre, post))
-            out, h = layer(out, state, layer_observer)
-            new_hidden.append(h)
-            per_layer.append(out)
-            if i < len(self.layers) - 1:
-                out = locked_dropout(out, self.config.dropouth, self.training)
-        return (per_layer if return_all else out), new_hidden
+    def between_layers(self, out: Tensor) -> Tensor:
+        return locked_dropout(out, self.config.dropouth, self.training)
 
     def decode(self, hidden_out: Tensor, return_dropped: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Logits of the last layer's outputs (after output dropout); with ``return_dropped``, also the dropped
@@ -133,32 +114,11 @@ class RNNModel(nn.Module):
             logits = self.decoder(dropped)
         return (logits, dropped) if return_dropped else logits
 
-    def forward(self, tokens: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
-        out, new_hidden = self.run_layers(self.embed(tokens), hidden)
-        return self.decode(out), new_hidden
-
-    def loss(self, tokens: Tensor, targets: Tensor, hidden: Optional[State] = None) -> tuple[Tensor, State]:
-        """Mean cross-entropy per token (nats)."""
-        logits, new_hidden = self(tokens, hidden)
-        return F.cross_entropy(logits.reshape(-1, self.vocab_size), targets.reshape(-1)), new_hidden
-
     def capabilities(self) -> frozenset[str]:
         return frozenset({ACTIVATIONS, RECIPE})
 
-    def recurrent_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        """The recurrent cells' weights and biases (not the embedding or the decoder), by name."""
-        return [(n, p) for n, p in self.named_parameters() if n.startswith("layers.")]
-
-    def weight_matrices(self) -> list[tuple[str, nn.Parameter]]:
-        """The tied embedding/decoder matrix, then every cell weight matrix (no biases)."""
-        return _weight_matrices(self)
-
     def macs_per_token(self) -> int:
         return lm_macs(self.cell, self.config.layer_sizes(), self.vocab_size)
-
-    def num_parameters(self) -> int:
-        """Trainable parameters, the tied embedding counted once (as NAS-Bench-NLP counts them)."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
 def detach_state(hidden: State) -> State:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from zeronas.cells.recipe import Cell
-from zeronas.models.contract import RecurrentLM, model_dtype
+from zeronas.models.contract import CAPABILITIES, RecurrentLM, model_dtype
 from zeronas.models.lm import ModelConfig, build_model
 from zeronas.models.macs import lm_macs
 from zeronas.proxies.config import ScoringConfig
@@ -56,8 +56,8 @@ class ScoringContext:
 
     @property
     def vocab_size(self) -> int:
-        if self._template is not None and self._user_model:
-            return self._template.vocab_size
+        if self._user_model:
+            return self._template.vocab_size  # type: ignore[union-attr]
         return len(self.corpus.vocab)
 
     @property
@@ -74,8 +74,6 @@ class ScoringContext:
         """What the model offers beyond the contract (a recipe's model offers everything)."""
         if self._user_model:
             return self._template.capabilities()  # type: ignore[union-attr]
-        from zeronas.models.contract import CAPABILITIES
-
         return frozenset(CAPABILITIES)
 
     def macs_per_token(self) -> int | None:

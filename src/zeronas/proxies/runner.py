@@ -54,11 +54,16 @@ def score_cell(cell: Cell, proxies: Iterable[str], config: ScoringConfig | None 
                corpus: Any | None = None) -> dict[str, Score]:
     """Score ``cell`` with each named proxy under ``config`` (default: :class:`ScoringConfig`)."""
     config = config or ScoringConfig()
-    ctx = ScoringContext(cell, config, corpus)
+    return _run_proxies(proxies, ScoringContext(cell, config, corpus))
+
+
+def _run_proxies(proxies: Iterable[str], ctx: ScoringContext) -> dict[str, Score]:
+    """Each proxy on ``ctx``, the global generator seeded before each (for any library code that draws from it)
+    and restored afterwards."""
     results: dict[str, Score] = {}
     with torch.random.fork_rng(devices=[]):
         for name in proxies:
-            torch.manual_seed(config.seed)  # for any library code that draws from the global generator
+            torch.manual_seed(ctx.config.seed)
             results[name] = run_proxy(name, ctx)
     return results
 
@@ -125,9 +130,4 @@ def score_model(model: torch.nn.Module, proxies: Iterable[str] | None = None, *,
     ctx = ScoringContext(None, config, source, model=lm)
     if source is None:
         _probe_source(ctx.corpus.split(config.probe_split), lm, config)
-    results: dict[str, Score] = {}
-    with torch.random.fork_rng(devices=[]):
-        for name in names:
-            torch.manual_seed(config.seed)
-            results[name] = run_proxy(name, ctx)
-    return results
+    return _run_proxies(names, ctx)
