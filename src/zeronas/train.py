@@ -280,7 +280,7 @@ def _corpus_info(corpus: Corpus, splits: dict[str, Tensor]) -> dict[str, Any]:
             "sha1": digest.hexdigest()}
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
+def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
     """Write via a temporary file in the same folder, fsync, then os.replace: a reader sees the old or the new file,
     never half of one, even if the process dies while writing."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -418,6 +418,24 @@ def _slice(split: Tensor, limit: Optional[int]) -> Tensor:
     return split if limit is None else split[:limit]
 
 
+def _splits(corpus: Corpus, config: TrainConfig) -> dict[str, Tensor]:
+    return {"train": _slice(corpus.train, config.max_train_tokens),
+            "valid": _slice(corpus.valid, config.max_eval_tokens),
+            "test": _slice(corpus.test, config.max_eval_tokens)}
+
+
+def corpus_identity(corpus: Corpus, config: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint records of the data a run trains on (name, vocabulary, token counts, sha1 of the token ids
+    of the slices ``config`` uses): equal identities train identically."""
+    return _corpus_info(corpus, _splits(corpus, config))
+
+
+def tokens_per_epoch(corpus: Corpus, config: TrainConfig) -> int:
+    """Training tokens (targets) in one epoch: every row of the batchified split but the last is an input once."""
+    rows = _slice(corpus.train, config.max_train_tokens).numel() // config.batch_size
+    return max(0, rows - 1) * config.batch_size
+
+
 def _batchify(split: Tensor, batch_size: int, name: str, corpus: Corpus, device: torch.device) -> Tensor:
     if split.numel() < 2 * batch_size:
         raise ValueError(f"the {name} split of corpus {corpus.name!r} has {split.numel()} tokens, too few for "
@@ -453,9 +471,7 @@ def train(cell: Cell | dict | str, config: Optional[TrainConfig] = None, corpus:
     cell = cell if isinstance(cell, Cell) else parse_recipe(cell)
     corpus = corpus if corpus is not None else load_ptb()
     device = _resolve_device(config.device)
-    splits = {"train": _slice(corpus.train, config.max_train_tokens),
-              "valid": _slice(corpus.valid, config.max_eval_tokens),
-              "test": _slice(corpus.test, config.max_eval_tokens)}
+    splits = _splits(corpus, config)
     corpus_info = _corpus_info(corpus, splits)
     train_src = _batchify(splits["train"], config.batch_size, "train", corpus, device)
     val_src = _batchify(splits["valid"], config.eval_batch_size, "valid", corpus, device)
@@ -611,12 +627,12 @@ class _Session:
             "hidden": ([[t.detach().cpu() for t in layer] for layer in self.hidden]
                        if self.hidden is not None else None),
         }
-        _atomic_write_bytes(self.ckpt_path, lambda fh: torch.save(payload, fh))
+        atomic_write_bytes(self.ckpt_path, lambda fh: torch.save(payload, fh))
         metrics = {"cell": self.cell.recipe, "arch_sha1": self.cell.arch_sha1, "config": self.config.to_dict(),
                    "corpus": self.corpus_info, "progress": {k: _json_number(v) for k, v in asdict(state).items()},
                    "epochs": [e.to_dict() for e in self.epochs]}
         text = json.dumps(metrics, indent=1).encode()
-        _atomic_write_bytes(self.ckpt_path.with_name(METRICS_FILE), lambda fh: fh.write(text))
+        atomic_write_bytes(self.ckpt_path.with_name(METRICS_FILE), lambda fh: fh.write(text))
 
     def check_interrupt(self) -> None:
         """Called only where the training state is consistent (between steps, during evaluation)."""
@@ -792,4 +808,5 @@ def _to_cpu(obj: Any) -> Any:
 
 
 __all__: Sequence[str] = ["CHECKPOINT_FILE", "METRICS_FILE", "CheckpointError", "EpochRecord", "TrainConfig",
-                          "TrainResult", "evaluate", "load_checkpoint", "perplexity", "train"]
+                          "TrainResult", "corpus_identity", "evaluate", "load_checkpoint", "perplexity",
+                          "tokens_per_epoch", "train"]
