@@ -226,3 +226,30 @@ def test_a_folder_holding_another_run_is_refused_and_left_alone(straight, corpus
         assert message in one_line_error(runner.invoke(app, argv)), argv
     after = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert after == before  # nothing trained so far is lost, nothing rewritten
+
+
+@pytest.mark.slow
+def test_ray_tune_asha_measures_what_the_in_process_refine_measures(straight, corpus_dir, tmp_path):
+    """The Ray path at the same tiny config: the candidates as Ray Tune trials under ASHA. Promotions are
+    asynchronous (which candidates go on may differ), but every measurement equals the in-process one."""
+    pytest.importorskip("ray.tune", reason="the 'ray' extra (ray[tune]) is not installed (CI installs it and runs "
+                                           "this)")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        res = runner.invoke(app, args(corpus_dir, tmp_path / "ray", "--json", "--executor", "ray"))
+    finally:
+        ray.shutdown()
+    assert res.exit_code == 0, res.output[-2000:]
+    out = json.loads(res.stdout)  # Ray's own output went to stderr: stdout is the JSON alone
+    assert out["executor"] == "ray" and out["winner"] is not None
+    local = {c["arch_sha1"]: c["val_ppl"] for c in straight["out"]["candidates"]}
+    for c in out["candidates"]:
+        assert c["rung"] >= 1  # every trial reached the first rung
+        shared = min(len(c["val_ppl"]), len(local[c["arch_sha1"]]))
+        assert c["val_ppl"][:shared] == local[c["arch_sha1"]][:shared]
+    # the winner is the best of those that reached the furthest rung
+    top = max(c["rung"] for c in out["candidates"])
+    best = min((c for c in out["candidates"] if c["rung"] == top), key=lambda c: c["val_ppl"][-1])
+    assert out["winner"]["arch_sha1"] == best["arch_sha1"]

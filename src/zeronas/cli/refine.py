@@ -150,10 +150,17 @@ def run_refine(candidates: list, opts: RefineOptions) -> None:
     for twin, kept in dropped:
         say(f"{twin.name} is the same cell as {kept.name}: trained once")
     schedule, config, corpus = _inputs(opts)
-    ray = {"address": opts.ray_address, "gpus_per_trial": opts.gpus_per_trial, "cpus_per_trial": opts.cpus_per_trial}
-    with _bad_input():
-        result = refine(candidates, schedule, config, corpus, opts.checkpoint, executor=opts.executor,
-                        progress=say, train_progress=not opts.quiet and opts.executor == "local", ray=ray)
+    ray = {"address": opts.ray_address, "gpus_per_trial": opts.gpus_per_trial, "cpus_per_trial": opts.cpus_per_trial,
+           "quiet": opts.quiet}
+    from zeronas.refine.ray_tune import TrialError
+
+    try:
+        with _bad_input():
+            result = refine(candidates, schedule, config, corpus, opts.checkpoint, executor=opts.executor,
+                            progress=say, train_progress=not opts.quiet and opts.executor == "local", ray=ray)
+    except TrialError as exc:
+        err.print(f"error: {exc} (rerun to resume: what was measured is kept)", highlight=False, markup=False)
+        raise typer.Exit(code=1)
     if opts.plot is not None:
         from zeronas.refine.plot import plot_curves
 

@@ -17,7 +17,10 @@ node sees, as Ray Tune's own ``storage_path`` must.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -33,6 +36,10 @@ TIME_ATTR = "rung_t"
 
 class RayUnavailable(RuntimeError):
     """Ray (with Tune) is not installed: ``pip install 'zeronas[ray]'``."""
+
+
+class TrialError(RuntimeError):
+    """A Ray Tune trial failed (its error is in the message); what the other trials recorded is kept."""
 
 
 def _import_ray() -> Any:
@@ -77,15 +84,29 @@ def scheduler(schedule: Schedule) -> Any:
 def run_trials(candidates: Sequence[Candidate], schedule: Schedule, config: TrainConfig, corpus: Corpus,
                folder: Path, say: Callable[[str], None], *, address: Optional[str] = None,
                cpus_per_trial: float = 1.0, gpus_per_trial: Optional[float] = None,
-               max_concurrent: Optional[int] = None) -> int:
+               max_concurrent: Optional[int] = None, quiet: bool = False) -> int:
     """Run every candidate as a trial under ASHA; the measurements land in the candidates' folders. Returns the
     number of trials Ray ran. ``address``: a Ray cluster to join (default: start one on this machine);
-    ``gpus_per_trial`` defaults to 1 when training on cuda, else 0."""
+    ``gpus_per_trial`` defaults to 1 when training on cuda, else 0. What Ray prints goes to stderr (nowhere with
+    ``quiet``), so that stdout stays the command's own (``--json``)."""
     ray = _import_ray()
-    from ray import tune
-
     if gpus_per_trial is None:
         gpus_per_trial = 1.0 if config.device.startswith("cuda") else 0.0
+    sink = open(os.devnull, "w") if quiet else sys.stderr
+    try:
+        with contextlib.redirect_stdout(sink):
+            return _tune(ray, candidates, schedule, config, corpus, folder, say, address, cpus_per_trial,
+                         gpus_per_trial, max_concurrent)
+    finally:
+        if quiet:
+            sink.close()
+
+
+def _tune(ray: Any, candidates: Sequence[Candidate], schedule: Schedule, config: TrainConfig, corpus: Corpus,
+          folder: Path, say: Callable[[str], None], address: Optional[str], cpus_per_trial: float,
+          gpus_per_trial: float, max_concurrent: Optional[int]) -> int:
+    from ray import tune
+
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -105,11 +126,12 @@ def run_trials(candidates: Sequence[Candidate], schedule: Schedule, config: Trai
         grid = tuner.fit()
         errors = [r.error for r in grid if r.error is not None]
         if errors:
-            raise RuntimeError(f"{len(errors)} Ray Tune trial(s) failed; the first: {errors[0]}")
+            first = str(errors[0]).strip().splitlines()
+            raise TrialError(f"{len(errors)} Ray Tune trial(s) failed; the first: {first[-1] if first else errors[0]!r}")
         return len(grid)
     finally:
         if started_here:
             ray.shutdown()
 
 
-__all__ = ["METRIC", "TIME_ATTR", "RayUnavailable", "run_trials", "scheduler"]
+__all__ = ["METRIC", "TIME_ATTR", "RayUnavailable", "TrialError", "run_trials", "scheduler"]
