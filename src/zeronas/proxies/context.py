@@ -16,7 +16,7 @@ from zeronas.cells.recipe import Cell
 from zeronas.models.contract import CAPABILITIES, RecurrentLM, model_dtype
 from zeronas.models.lm import ModelConfig, build_model
 from zeronas.models.macs import lm_macs
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 
 Tensor = torch.Tensor
 
