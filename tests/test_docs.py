@@ -71,3 +71,10 @@ def test_cli_reference_covers_every_command_and_option():
     root = typer.main.get_command(app)
     assert {"search", "evaluate", "predict", "store", "score-model"} <= set(root.commands)
     walk(root, ["zeronas"])
+
+
+def test_roles_hook_shows_sphinx_roles_as_code():
+    hook = _hook("rst_roles")
+    html = "a :class:<code>~zeronas.core.spec.SpecError</code> and :func:<code>zeronas.run.score_many</code>, :x:<code>y</code>"
+    assert hook.on_page_content(html, None, None, None) == \
+        "a <code>SpecError</code> and <code>zeronas.run.score_many</code>, :x:<code>y</code>"
