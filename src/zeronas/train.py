@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import os
 import signal
 import threading
@@ -48,6 +47,7 @@ import torch.nn.functional as F
 from zeronas.cells.recipe import Cell, canonical_json, parse_recipe
 from zeronas.data.corpus import Corpus, batchify, get_batch, load_ptb
 from zeronas.models.lm import ModelConfig, RNNModel, State, build_model, detach_state
+from zeronas.progress import ProgressBar
 
 Tensor = torch.Tensor
 
@@ -360,47 +360,14 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._old)
 
 
-class _Bar:
-    """A rich progress bar (steps, loss, tokens/s, ETA), or nothing."""
+def _bar(enabled: bool, total: Optional[int], completed: int) -> ProgressBar:
+    """The training bar (steps, loss, tokens/s, ETA); in a log, a plain line every minute."""
 
-    def __init__(self, enabled: bool, total: Optional[int], completed: int) -> None:
-        self.progress = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+    def line(bar: ProgressBar) -> str:
+        return f"step {bar.completed}/{bar.total}  loss {bar.fields['loss']}  {bar.fields['tps']} tok/s"
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("steps  loss {task.fields[loss]}  {task.fields[tps]} tok/s"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=Console(stderr=True))
-        self.task = self.progress.add_task("training", total=total, completed=completed, loss="-", tps="-")
-        # A log file gets no live bar: a plain line every minute instead.
-        self.plain = not sys.stderr.isatty()
-        self.last_line = time.monotonic()
-
-    def __enter__(self) -> "_Bar":
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def update(self, **kwargs: Any) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, **kwargs)
-            if self.plain and time.monotonic() - self.last_line >= 60:
-                self.last_line = time.monotonic()
-                task = self.progress.tasks[0]
-                print(f"step {int(task.completed)}/{task.total}  loss {task.fields.get('loss')}  "
-                      f"{task.fields.get('tps')} tok/s", file=sys.stderr, flush=True)
-
-    def print(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(message, highlight=False, markup=False)
+    return ProgressBar("training", total, enabled=enabled, completed=completed, eta=True, line=line,
+                       detail="steps  loss {loss}  {tps} tok/s", loss="-", tps="-")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -710,7 +677,7 @@ class _Session:
     def end_epoch(self, on_epoch: Optional[Callable[[EpochRecord], None]]) -> None:
         """Validate, record the epoch, start the next from a zero state, save."""
         config, state = self.config, self.state
-        self.bar.update(description=f"epoch {state.epoch + 1}/{config.epochs} validating")
+        self.bar.update(label=f"epoch {state.epoch + 1}/{config.epochs} validating")
         t0 = time.perf_counter()
         val_loss = evaluate(self.model, self.val_src, config.bptt, self.check_interrupt)
         state.epoch_seconds += time.perf_counter() - t0
@@ -744,7 +711,7 @@ class _Session:
         if state.position != 0 or state.step == 0:
             self.save()  # stopped within an epoch (or before any step): keep the exact position
         self.check_interrupt()
-        self.bar.update(description="final evaluation", total=state.step, completed=state.step)
+        self.bar.update(label="final evaluation", total=state.step, completed=state.step)
         if state.position == 0 and self.epochs:
             val_loss = self.epochs[-1].val_loss  # the final model is the last epoch's
         else:
@@ -764,10 +731,10 @@ class _Session:
         mean_len = config.bptt * (0.975 if config.variable_bptt else 1.0)
         self.planned = self.estimate_planned(max(1, math.ceil((self.rows - 1) / mean_len)))
         self.interrupt = _Interrupt(self.ckpt_path is not None)
-        self.bar = _Bar(progress, self.planned, min(state.step, self.planned))
+        self.bar = _bar(progress, self.planned, min(state.step, self.planned))
         with self.interrupt, self.bar:
             while not state.diverged and not self.done():
-                self.bar.update(description=f"epoch {state.epoch + 1}/{config.epochs}")
+                self.bar.update(label=f"epoch {state.epoch + 1}/{config.epochs}")
                 self.model.train()
                 while state.position < self.rows - 1:
                     if self.stop_reason() is not None:

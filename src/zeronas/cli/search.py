@@ -49,8 +49,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Search a space for the cells the proxy ranks best; print the top cells (with their trained perplexity
     when they are benchmark cells). Scores go to the store: a re-run (same seed) resumes, scoring nothing twice."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from zeronas.progress import ProgressBar
     from zeronas.run.executor import ExecutorError
     from zeronas.search import SearchError, ground_truth_for, run_search
     from zeronas.core.config import ConfigError
@@ -63,14 +62,11 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
 
         config = scoring_config(None, None, None, None, config_file, corpus,
                                  default=PRUNE_CONFIG if algorithm == "prune" else None)
-    bar = Progress(TextColumn(f"[bold]{algorithm}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                   TextColumn("{task.fields[best]}"), TimeElapsedColumn(), console=err, disable=quiet,
-                   transient=True)
-    task = bar.add_task("search", total=budget, best="")
+    bar = ProgressBar(algorithm, budget, enabled=not quiet, transient=True, unit="cells", detail="{best}", best="")
 
     def progress(done: int, total: Optional[int], best) -> None:
         shown = "" if best is None or best.fitness == float("-inf") else f"best {best.fitness:.6g}"
-        bar.update(task, completed=done, total=total, best=shown)
+        bar.update(completed=done, total=total, best=shown)
 
     from zeronas.proxies.registry import parse_proxy_list
 
