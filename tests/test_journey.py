@@ -24,7 +24,6 @@ from zeronas.core.score import Score
 from zeronas.core.verdict import SpecScore, spec_verdict
 from zeronas.data.corpus import CorpusError, load_training_corpus
 from zeronas.models.adapters import IgnoredPartsWarning, adapt_lm
-from zeronas.progress import ProgressLine
 
 runner = CliRunner()
 V = 50
@@ -179,9 +178,9 @@ def test_a_layernorm_the_adapter_leaves_out_is_said_once_per_model():
 
 # ------------------------------------------------------------------- item 14: a search that says what to do next
 
-def _search(tmp_path, tiny, *extra, budget="12"):
+def _search(tmp_path, tiny, *extra, budget="12", store="s.db"):
     return runner.invoke(app, ["search", "--algorithm", "evolution", "--budget", budget, "--proxy", "params",
-                               "--scoring-config", str(tiny), "--store", f"sqlite:///{tmp_path / 's.db'}",
+                               "--scoring-config", str(tiny), "--store", f"sqlite:///{tmp_path / store}",
                                "--workers", "1", *extra])
 
 
@@ -189,17 +188,27 @@ def test_search_progress_reaches_a_log_and_the_answer_says_what_next(tmp_path, t
     best = tmp_path / "best.json"
     res = _search(tmp_path, tiny, "--save-best", str(best))
     assert res.exit_code == 0, res.output
-    assert "evolution search: 12/12 cells, best params" in res.stderr  # stderr is not a terminal here
+    assert "evolution 12/12 cells, best params" in res.stderr  # stderr is not a terminal here
     assert "warning: --budget 12 is small" in res.stderr
     top = load_cell(best)
     assert f"#1 {top.canonical_id}" in res.stdout  # the saved recipe is the top cell
-    assert f"next: train the best cell: zeronas train {best}" in res.stdout
+    ids = [line.split()[1].rstrip(":") for line in res.stdout.splitlines() if line.startswith("#")]
+    assert f"zeronas refine {' '.join(ids)} " in res.stdout  # benchmark cells: the top 5 by id
+    assert f"zeronas train {best} --epochs 50" in res.stdout
     assert "params (higher is better): trainable parameters" in res.stdout  # what the scores are
-    quiet = _search(tmp_path, tiny, "-q", "--json", budget="100")
+    quiet = _search(tmp_path, tiny, "-q", "--json", "--no-benchmark", budget="100", store="own.db")
     assert quiet.exit_code == 0 and quiet.stderr == ""
     out = json.loads(quiet.stdout)  # one object, as every --json
     assert set(out) == {"search", "top", "saved_best", "next"} and out["search"]["evaluated"] == 100
-    assert out["saved_best"] is None and "--save-best" in out["next"]
+    assert out["saved_best"] is None and out["next"]["train"] == "zeronas train best.json --epochs 50"
+    # the refine step's shortlist is the search's top 5: the store's best under the same ranking and config
+    from zeronas.core.config import ScoringConfig
+    from zeronas.refine.sources import from_store
+
+    assert out["next"]["refine"].startswith("zeronas refine --from-store 5 ")
+    shortlist = from_store(f"sqlite:///{tmp_path / 'own.db'}", 5, "params",
+                           ScoringConfig.from_dict(json.loads(tiny.read_text())))
+    assert [c.cell.canonical_id for c in shortlist] == [row["canonical_id"] for row in out["top"]]
 
 
 def test_save_best_is_checked_before_the_search(tmp_path, tiny):
@@ -207,17 +216,6 @@ def test_save_best_is_checked_before_the_search(tmp_path, tiny):
         res = _search(tmp_path, tiny, "--save-best", str(path))
         assert res.exit_code == 2 and message in res.output
     assert not (tmp_path / "s.db").exists()  # nothing was scored
-
-
-def test_progress_line_writes_plain_lines_when_not_a_terminal(capsys):
-    with ProgressLine("thing", total=3, unit="items", terminal=False, interval_s=0) as bar:
-        bar.update(completed=1, note="best 2")
-        bar.update(advance=2)
-    lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("thing: 1/3 items, best 2, ") and lines[-1].startswith("thing: 3/3 items, best 2")
-    with ProgressLine("quiet", total=3, terminal=False, final_line=False) as bar:
-        bar.update(completed=3)
-    assert capsys.readouterr().err == ""  # a short run with final_line=False leaves a log alone
 
 
 # -------------------------------------------------------------- item 15: predictor rows a person can read
@@ -291,7 +289,7 @@ def test_train_takes_one_text_file_cut_into_train_valid_and_test(tmp_path):
     with pytest.raises(CorpusError, match="at least 3"):
         load_training_corpus(short)
     bad = runner.invoke(app, ["train", "rnn", "--quick", "--corpus", "wikitext-2", "-q"])
-    assert bad.exit_code == 2 and "training file is not bundled" in bad.output
+    assert bad.exit_code == 2 and "training split is not bundled" in bad.output
 
 
 def test_evaluate_on_another_corpus_says_it_compares_with_ptb(tmp_path, tiny):

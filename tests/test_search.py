@@ -477,6 +477,7 @@ def test_cli_search_json_and_table(tmp_path) -> None:
     result = runner.invoke(app, args + ["--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["top"]
+    assert "random 6/6 cells" in result.stderr  # a stderr that is not a terminal gets plain progress lines
     bench = Benchmark.nbnlp()
     assert len(rows) == 3
     for row in rows:

@@ -101,9 +101,8 @@ def proxy_specs(text: str, option: str = "--proxies") -> list[str]:
 @contextmanager
 def proxies_progress(label: str, quiet: bool) -> Iterator[Callable[[int, int, str], None]]:
     """Progress over the proxies of one cell or model (``score``, ``score-model``): the callback of
-    :func:`zeronas.proxies.runner.score_model`'s ``progress``. Seconds to a few minutes: a log gets a line a minute
-    and none at the end of a short run."""
-    from zeronas.progress import ProgressLine
+    :func:`zeronas.proxies.runner.score_model`'s ``progress``, the proxy now running as its detail."""
+    from zeronas.progress import ProgressBar
 
-    with ProgressLine(label, unit="proxies", enabled=not quiet, final_line=False) as bar:
-        yield lambda done, total, name: bar.update(completed=done, total=total, note=name)
+    with ProgressBar(label, enabled=not quiet, transient=True, unit="proxies", detail="{proxy}", proxy="") as bar:
+        yield lambda done, total, name: bar.update(completed=done, total=total, proxy=name)

@@ -62,8 +62,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
         names = parse_specs(proxies) if proxies is not None else None
     except SpecError as exc:
         raise fail(f"--proxies: {exc} (leave the option out to evaluate every registered proxy)")
-    config = scoring_config(seed, device, batch_size, seq_len, config_file, corpus)
-    _note_corpus(config, ground_truth)
+    config = _note_corpus(scoring_config(seed, device, batch_size, seq_len, config_file, corpus), ground_truth)
     try:
         evaluation = run_evaluation(
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
@@ -92,10 +91,12 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
         out.print(f"report written to {report}/report.html and {report}/report.md")
 
 
-def _note_corpus(config, ground_truth: str) -> None:
-    """Say it when the probe text is not the text the bundled ground truth was trained on (PTB)."""
+def _note_corpus(config, ground_truth: str):
+    """``config``, after saying so when its probe text is not the text the bundled ground truth was trained on
+    (PTB)."""
     if ground_truth in ("nb-nlp", "nbnlp") and config.corpus != "ptb":
         err.print(f"note: the proxies probe {config.corpus_name or config.corpus}, but the ground truth is the "
                   "bundled NAS-Bench-NLP perplexities of cells trained on PTB: this measures how well scores on "
                   "that text predict PTB perplexity (give --ground-truth CSV of cells trained on your corpus to "
                   "compare against those)", highlight=False, markup=False)
+    return config

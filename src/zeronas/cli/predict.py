@@ -170,7 +170,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """The learning curve: tau, tau within the best 10%, top-1 pick and divergence AUC against the number of
     labelled cells, each measured on the cells outside the fitted sample."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from zeronas.progress import ProgressBar
     from zeronas.proxies.registry import parse_specs
     from zeronas.predict.curve import FOLDS, baseline_figures, learning_curve, parse_labels
     from zeronas.predict.curve_report import text_table, write_curve
@@ -193,14 +193,11 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
 
         prior_name, prior_hib = resolve_prior(prior, names)
         methods: dict[str, list[dict[str, Any]]] = {}
-        bar = Progress(TextColumn("[bold]fitting"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                       TimeElapsedColumn(), console=err, disable=quiet, transient=True)
-        with bar:
-            for obj in objs:
-                task = bar.add_task(obj, total=None)
+        for obj in objs:
+            with ProgressBar(f"fitting {obj}", enabled=not quiet, transient=True) as bar:
                 points = learning_curve(data, names, labels=label_list, repeats=repeats, seed=seed, objective=obj,
                                         structure=structure, prior=prior_name, prior_higher_is_better=prior_hib,
-                                        progress=lambda d, t, task=task: bar.update(task, completed=d, total=t))
+                                        progress=lambda d, t, bar=bar: bar.update(completed=d, total=t))
                 methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
         for spec in base_specs:
             pts = baseline_figures(spec, data, scores, labels=label_list, repeats=repeats, seed=seed)

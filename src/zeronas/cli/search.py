@@ -78,7 +78,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
     rows = result.entries(top, ground_truth_for(result))
     if save_best is not None:
         _save_best(result, save_best)
-    hint = next_step(save_best)
+    hint = next_step(result, save_best, store, config_file, corpus)
     if as_json:
         print(json.dumps({"search": result.summary(), "top": rows,
                           "saved_best": str(save_best) if save_best is not None else None, "next": hint}))
@@ -131,15 +131,16 @@ def _warn_small_budget(algorithm: str, budget: Optional[int], time_budget: Optio
 def _run(*, algorithm: str, budget: Optional[int], quiet: bool, **options: Any) -> Any:
     """The search, with its progress on stderr (a live bar, or plain lines when stderr is not a terminal)."""
     from zeronas.core.config import ConfigError
-    from zeronas.progress import ProgressLine
+    from zeronas.progress import ProgressBar
     from zeronas.run.executor import ExecutorError
     from zeronas.search import SearchError, run_search
     from zeronas.store import StoreError
 
     unit = "trial networks" if algorithm == "prune" else "cells"
-    with ProgressLine(f"{algorithm} search", total=budget, unit=unit, enabled=not quiet) as bar:
+    with ProgressBar(algorithm, budget, enabled=not quiet, transient=True, unit=unit, detail="{best}",
+                     best="") as bar:
         def progress(done: int, total: Optional[int], best: Any) -> None:
-            bar.update(completed=done, total=total, note=_best_note(best, options.get("predictor") is not None))
+            bar.update(completed=done, total=total, best=_best_note(best, options.get("predictor") is not None))
 
         try:
             return run_search(algorithm=algorithm, budget=budget, progress=progress, **options)
@@ -170,19 +171,41 @@ def _save_best(result: Any, path: Path) -> None:
         raise fail(f"--save-best: cannot write {path}: {exc.strerror or exc}")
 
 
-def next_step(saved: Optional[Path]) -> str:
-    """What to do with the search's answer: train the best cell (the saved file, or save it first)."""
-    train = "zeronas train {} --epochs 50 (the NAS-Bench-NLP protocol; hours on a CPU, or --device cuda)"
-    if saved is not None:
-        return "train the best cell: " + train.format(_quote(str(saved)))
-    return ("save the best cell with --save-best best.json (a re-run with the same options reads every score from "
-            "the store), then train it: " + train.format("best.json"))
+#: How many of the best cells the next step trains under successive halving (``zeronas refine``).
+REFINE_K = 5
 
 
-def _quote(text: str) -> str:
+def next_step(result: Any, saved: Optional[Path], store: str, config_file: Optional[Path],
+              corpus: Optional[str]) -> dict[str, Optional[str]]:
+    """What to do with the search's answer: ``refine`` (a command) trains its best cells briefly under successive
+    halving and keeps the winner: the top benchmark cells by id, or else the store's best under the search's
+    ranking and config (None after pruning, which returns one cell); ``train`` trains one cell fully; ``text``
+    says both in a sentence."""
+    k = min(REFINE_K, len(result.best))
+    refine: Optional[list[str]] = None
+    what = ""
+    if result.benchmark and k > 1:
+        refine = ["zeronas", "refine", *(c.canonical_id for c in result.best[:k])]
+        what = f"the top {k} cells"
+    elif result.ranking is None and result.algorithm != "prune":
+        refine = ["zeronas", "refine", "--from-store", str(REFINE_K), "--store", store, "-p", result.proxy]
+        refine += ["--scoring-config", str(config_file)] if config_file is not None else []
+        refine += ["--corpus", corpus] if corpus is not None else []
+        what = f"the {REFINE_K} best cells of the store by this ranking"
+    train = ["zeronas", "train", str(saved) if saved is not None else "best.json", "--epochs", "50"]
+    train += ["--corpus", corpus] if corpus is not None else []
+    text = (f"train {what} briefly under successive halving and keep the winner: {_command(refine)} (hours on a "
+            "CPU, or --device cuda); or " if refine else "")
+    text += f"train the best cell fully (the NAS-Bench-NLP protocol): {_command(train)}"
+    if saved is None:
+        text += " after saving it with --save-best best.json (a re-run reads every score from the store)"
+    return {"refine": _command(refine) if refine else None, "train": _command(train), "text": text}
+
+
+def _command(words: Optional[list[str]]) -> str:
     import shlex
 
-    return shlex.quote(text)
+    return " ".join(shlex.quote(w) for w in words or [])
 
 
 def _ppl_cell(row: dict[str, Any]) -> str:
@@ -220,7 +243,7 @@ def _print_table(result: Any, rows: list[dict[str, Any]]) -> None:
                   highlight=False, markup=False)
 
 
-def _print_notes(result: Any, saved: Optional[Path], hint: str) -> None:
+def _print_notes(result: Any, saved: Optional[Path], hint: dict[str, Optional[str]]) -> None:
     """What was done, what the numbers mean, and the next step."""
     s = result.summary()
     if result.algorithm == "prune":
@@ -238,7 +261,7 @@ def _print_notes(result: Any, saved: Optional[Path], hint: str) -> None:
     lines = [note, *explain_ranking(result)]
     if saved is not None:
         lines.append(f"saved the best cell's recipe to {saved}")
-    lines.append(f"next: {hint}")
+    lines.append(f"next: {hint['text']}")
     for line in lines:
         out.print(line, highlight=False, markup=False)
 

@@ -287,7 +287,7 @@ def load_training_corpus(corpus: str | Path) -> Corpus:
     if name == "ptb":
         return load_ptb()
     if name == "wikitext-2":
-        raise CorpusError("wikitext-2: its training file is not bundled (only valid and test are), so it cannot "
+        raise CorpusError("wikitext-2: its training split is not bundled (only valid and test are), so it cannot "
                           "train a model: give ptb, a folder with train.txt, valid.txt and test.txt, or a text file")
     path = Path(corpus).expanduser()
     if path.is_dir():
