@@ -11,7 +11,7 @@ import math
 import pytest
 
 from zeronas.cells.reference import REFERENCE_RECIPES
-from zeronas.proxies.score import Score
+from zeronas.core.score import Score
 from zeronas.refine.curves import NEEDED, CurveError, CurveTable
 from zeronas.refine.halving import Schedule
 from zeronas.refine.policies import (DiverseTopK, FullTraining, Halving, Oracle, PolicyError, RandomK, Ranker,

@@ -18,8 +18,9 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
-from zeronas.metrics import MetricsError, collect, gate_passes, gate_threshold, parse_spec
-from zeronas.proxies.score import Score
+from zeronas.core.spec import SpecError, parse_spec
+from zeronas.metrics import MetricsError, collect, gate_passes, gate_threshold
+from zeronas.core.score import Score
 from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
 from zeronas.refine.curves import CurveCell
 from zeronas.refine.halving import HalvingResult, Schedule, successive_halving
@@ -42,7 +43,7 @@ class Ranker:
     def check(self, spec: str) -> None:
         try:
             parse_spec(spec, list(self.directions))
-        except MetricsError as exc:
+        except (MetricsError, SpecError) as exc:
             raise PolicyError(f"spec {spec!r}: {exc}") from None
 
     def order(self, spec: str, cells: Sequence[CurveCell]) -> list[CurveCell]:

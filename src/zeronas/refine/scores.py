@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from zeronas.metrics import spec_proxies
-from zeronas.proxies.config import ScoringConfig
-from zeronas.proxies.score import Score
+from zeronas.core.spec import spec_proxies
+from zeronas.core.config import ScoringConfig
+from zeronas.core.score import Score
 from zeronas.refine.curves import CurveCell
 from zeronas.store import ResultStore, open_store
 
