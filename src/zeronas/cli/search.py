@@ -10,6 +10,9 @@ import typer
 from rich.table import Table
 
 from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.cli._refine_common import RefineOptions
+from zeronas.cli.refine import (CHECKPOINT, DEVICE, EPOCHS, ETA, QUICK, REFERENCES, RUNGS, UNIT, check_inputs,
+                                run_refine)
 
 
 def search_cmd(space: str = typer.Option("nb-nlp", "--space",
@@ -46,9 +49,18 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
                as_json: bool = typer.Option(False, "--json", help="Print a JSON list of the top cells (progress "
                                                                   "still goes to stderr)."),
-               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+               refine: Optional[int] = typer.Option(None, "--refine", metavar="K",
+                                                    help="Then train K of the cells it scored (the default shortlist "
+                                                         "policy) under successive halving, as zeronas refine; the "
+                                                         "training corpus is --corpus when it is a folder, else "
+                                                         "PTB."),
+               rungs: Optional[str] = RUNGS, eta: Optional[int] = ETA, unit: str = UNIT,
+               refine_dir: Path = CHECKPOINT, epochs: int = EPOCHS, quick: bool = QUICK, device: str = DEVICE,
+               references: bool = REFERENCES) -> None:
     """Search a space for the cells the proxy ranks best; print the top cells (with their trained perplexity
-    when they are benchmark cells). Scores go to the store: a re-run (same seed) resumes, scoring nothing twice."""
+    when they are benchmark cells). Scores go to the store: a re-run (same seed) resumes, scoring nothing twice.
+    With --refine K, then refine K of the cells it scored by training (see zeronas refine)."""
     from zeronas.progress import ProgressBar
     from zeronas.run.executor import ExecutorError
     from zeronas.search import SearchError, ground_truth_for, run_search
@@ -78,6 +90,14 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
         raise fail(f"--top must be 0 or more, got {top}")
     if proxy is not None and not proxy.strip():
         raise fail("--proxy: no proxy named")
+    opts = None
+    if refine is not None:  # every refine input is checked before the search computes anything
+        if refine < 1:
+            raise fail(f"--refine must be 1 or more, got {refine}")
+        train_corpus = corpus if corpus is not None and Path(corpus).is_dir() else None
+        opts = RefineOptions(rungs, eta, unit, seed, device, refine_dir, train_corpus, epochs, quick,
+                             references=references, as_json=as_json, quiet=quiet)
+        check_inputs(opts)
     try:
         with bar:
             result = run_search(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
@@ -87,6 +107,16 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
     except (SearchError, ExecutorError, StoreError, ConfigError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
     rows = result.entries(top, ground_truth_for(result))
+    if not (as_json and opts is not None):
+        print_search(result, rows, algorithm, space, as_json)
+    if opts is not None:
+        from zeronas.refine.sources import from_search
+
+        run_refine(from_search(result, refine, seed), opts, extra_json={"search": rows} if as_json else None)
+
+
+def print_search(result, rows: list, algorithm: str, space: str, as_json: bool) -> None:
+    """The top cells: a JSON list, or a table, their recipes and a summary line."""
     if as_json:
         print(json.dumps(rows))
         return

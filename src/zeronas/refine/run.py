@@ -51,7 +51,10 @@ class RefineResult:
         return None if self.winner_index is None else self.candidates[self.winner_index]
 
     def winner_folder(self) -> Optional[Path]:
-        return None if self.winner is None else self.folder / self.winner.folder
+        """The winner's checkpoint folder (None without a winner, and for a replay, which trains nothing)."""
+        if self.winner is None or self.executor == "replay":
+            return None
+        return self.folder / self.winner.folder
 
     def status(self, i: int) -> str:
         """winner, diverged, dropped at rung N, or stopped (Ray's scheduler stopped it at the last rung reached)."""
@@ -89,8 +92,12 @@ class RefineResult:
                 "spent": self.spent(), "seconds": sum(ms[-1].seconds for ms in self.measures if ms),
                 "winner": None if winner is None else {**winner.to_dict(),
                                                        "val_ppl": self.measures[self.winner_index][-1].val_ppl,
-                                                       "checkpoint": str(self.winner_folder())},
+                                                       "checkpoint": _str_or_none(self.winner_folder())},
                 "candidates": self.rows()}
+
+
+def _str_or_none(path: Optional[Path]) -> Optional[str]:
+    return None if path is None else str(path)
 
 
 def unique(candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, Candidate]]]:

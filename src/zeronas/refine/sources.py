@@ -9,7 +9,7 @@ from typing import Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.cells.resolve import resolve_cell
-from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
+from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.refine.state import Candidate
 
 #: Reference cells run beside the candidates by default: a refine's answer never trains worse than them unnoticed.
@@ -78,20 +78,28 @@ def from_store(store: str, k: int, spec: str = RECOMMENDED_METHOD, config=None) 
     return [Candidate(c.canonical_id[:12], c.cell) for c in ranked(usable, spec)[:k]]
 
 
-def from_search(result, k: int) -> list[Candidate]:
-    """``k`` candidates from what a search scored: the best ``k`` by its ranking among the cells that pass the
-    trainability check (:data:`~zeronas.recommended.TRAINABILITY_CHECK`) when the search scored it, else the best
-    ``k``. (The shortlist policy of issue 18's replay study is to replace this rule.)"""
-    from zeronas.metrics import gate_passes, gate_threshold
-    from zeronas.proxies.registry import get_proxy
+def from_search(result, k: int, seed: int = 0) -> list[Candidate]:
+    """``k`` candidates from what a search scored, by the default shortlist policy
+    (:func:`zeronas.refine.defaults.shortlist_scored`) under the search's proxy spec; a search ranked otherwise
+    (a predictor) gives its own best ``k``."""
+    from zeronas.refine.defaults import shortlist_scored
+    from zeronas.refine.policies import PolicyError
+    from zeronas.refine.scores import spec_members
 
     _check_k(k)
-    best = list(result.best)
-    if any(TRAINABILITY_CHECK in c.scores for c in best):
-        hib = get_proxy(TRAINABILITY_CHECK).higher_is_better
-        threshold = gate_threshold(TRAINABILITY_CHECK)
-        best = [c for c in best if gate_passes(c.scores.get(TRAINABILITY_CHECK), hib, threshold)]
-    return [Candidate(c.canonical_id[:12], c.cell) for c in best[:k]]
+    items = list(result.candidates)
+    try:
+        members = spec_members([result.proxy])
+    except ValueError:  # not a proxy spec (a predictor): the search's own order
+        members = []
+    if members and all(m in c.scores for c in items for m in members):
+        try:
+            picked = shortlist_scored(items, {c.canonical_id: c.scores for c in items}, k, result.proxy, seed)
+        except PolicyError:
+            picked = list(result.best[:k])
+    else:
+        picked = list(result.best[:k])
+    return [Candidate(c.canonical_id[:12], c.cell) for c in picked]
 
 
 __all__ = ["REFERENCES", "SourceError", "display_name", "from_search", "from_store", "named", "references",
