@@ -35,9 +35,11 @@ def directions(proxies: Iterable[str]) -> dict[str, bool]:
 
 def curve_scores(cells: Sequence[CurveCell], specs: Sequence[str], config: ScoringConfig,
                  store: str | Path | ResultStore, *, score: bool = True, workers: int | None = None,
-                 timeout_s: float | None = None, progress: bool = False) -> dict[str, dict[str, Score]]:
+                 timeout_s: float | None = None, progress: bool = False, executor: str = "local",
+                 ray_address: str | None = None) -> dict[str, dict[str, Score]]:
     """``{canonical_id: {proxy: Score}}`` for the cells and every proxy the specs need, under ``config``. With
-    ``score=False`` nothing is computed: cells the store lacks are missing (they rank last)."""
+    ``score=False`` nothing is computed: cells the store lacks are missing (they rank last). ``executor``,
+    ``ray_address``, ``workers``, ``timeout_s``: as :func:`zeronas.run.score_many`."""
     members = spec_members(specs)
     own = isinstance(store, (str, Path))
     st = open_store(store, read_only=not score) if own else store
@@ -47,7 +49,8 @@ def curve_scores(cells: Sequence[CurveCell], specs: Sequence[str], config: Scori
             from zeronas.run.executor import score_many
 
             todo = [Cell.from_recipe(json.loads(c.recipe_json), source=f"curve cell {c.label}") for c in cells]
-            score_many(todo, members, config, st, workers=workers, timeout_s=timeout_s, progress=progress)
+            score_many(todo, members, config, st, workers=workers, timeout_s=timeout_s, progress=progress,
+                       executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
         table = st.scores_table(config, members) if members else {}
     finally:
         if own:
