@@ -282,3 +282,30 @@ def test_search_refine_and_from_store_train_the_cells_a_search_ranked_best(corpu
     bad = runner.invoke(app, ["search", "-a", "random", "--budget", "2", "-p", "params", "--store",
                               f"sqlite:///{tmp_path / 'never.db'}", "--refine", "2", "--rungs", "3,1"])
     assert "rungs must increase" in one_line_error(bad) and not (tmp_path / "never.db").exists()
+
+
+def test_a_candidate_out_of_memory_is_recorded_as_failed_and_the_others_go_on(corpus_dir, tmp_path, monkeypatch):
+    import torch
+
+    from zeronas.refine import rungs
+    from zeronas.refine.halving import Schedule
+    from zeronas.refine.run import refine
+    from zeronas.refine.sources import named
+    from zeronas.train import TrainConfig
+
+    real = rungs.train
+
+    def gru_runs_out(cell, *a, **kw):
+        if cell.name == "gru":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(cell, *a, **kw)
+
+    monkeypatch.setattr(rungs, "train", gru_runs_out)
+    result = refine(named(["rnn", "gru"]), Schedule((0.2, 0.6), 2), TrainConfig.quick(max_steps=None, epochs=2),
+                    load_corpus(corpus_dir), tmp_path / "run")
+    rows = {r["name"]: r for r in result.rows()}
+    assert rows["gru"]["status"] == "failed" and rows["gru"]["val_ppl"] == [None]
+    assert rows["gru"]["reason"].startswith("out of memory: CUDA out of memory")
+    assert rows["rnn"]["status"] == "winner" and rows["rnn"]["rung"] == 2
+    recorded = json.loads((tmp_path / "run" / rows["gru"]["folder"] / RUNGS_FILE).read_text())["rungs"]
+    assert recorded[0]["diverged"] and recorded[0]["val_ppl"] is None  # no made-up number

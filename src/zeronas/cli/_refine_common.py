@@ -92,7 +92,8 @@ def print_result(result, command: Optional[str], opts: RefineOptions) -> None:
         table.add_column(col, justify="left" if col in ("candidate", "status") else "right")
     for row in result.rows():
         name = row["name"] + (" (ref)" if row["reference"] else "")
-        ppls = [("diverged" if (i == row["rung"] - 1 and row["diverged"]) else
+        gone = "failed" if row["status"] == "failed" else "diverged"
+        ppls = [(gone if (i == row["rung"] - 1 and row["diverged"]) else
                  (f"{row['val_ppl'][i]:.2f}" if i < row["rung"] and row["val_ppl"][i] is not None else "-"))
                 for i in range(len(schedule.rungs))]
         style = "bold" if row["status"] == "winner" else ("dim" if row["status"] != "last rung" else None)

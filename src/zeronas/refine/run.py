@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from zeronas.data.corpus import Corpus
 from zeronas.refine.halving import CandidateTrace, HalvingResult, Schedule, successive_halving
-from zeronas.refine.rungs import CandidateFolder, RungMeasure
+from zeronas.refine.rungs import OUT_OF_MEMORY, CandidateFolder, RungMeasure
 from zeronas.refine.state import Candidate, RunState, header
 from zeronas.train import TrainConfig, corpus_identity, tokens_per_epoch
 
@@ -57,12 +57,13 @@ class RefineResult:
         return self.folder / self.winner.folder
 
     def status(self, i: int) -> str:
-        """winner, diverged, dropped at rung N, or stopped (Ray's scheduler stopped it at the last rung reached)."""
+        """winner, diverged, failed (out of memory), dropped at rung N, or last rung (it reached the last rung and
+        lost: Ray's asynchronous scheduler can let several get there)."""
         reached = self.measures[i]
         if i == self.winner_index:
             return "winner"
         if reached and reached[-1].diverged:
-            return "diverged"
+            return "failed" if (reached[-1].reason or "").startswith(OUT_OF_MEMORY) else "diverged"
         if len(reached) < len(self.schedule.rungs):
             return f"dropped at rung {len(reached)}"
         return "last rung"
