@@ -203,7 +203,7 @@ def test_bad_input_is_one_line_and_exit_2(corpus_dir, tmp_path, extra, cells, me
 def test_bad_corpus_and_store_are_one_line_errors(corpus_dir, tmp_path):
     base = ["refine", "rnn", "--quick", "--rungs", RUNGS, "--checkpoint", str(tmp_path / "run"), "-q"]
     assert "training split is not bundled" in one_line_error(runner.invoke(app, base + ["--corpus", "wikitext-2"]))
-    assert "not a directory" in one_line_error(runner.invoke(app, base + ["--corpus", str(tmp_path / "none")]))
+    assert "no such file or folder" in one_line_error(runner.invoke(app, base + ["--corpus", str(tmp_path / "none")]))
     store = f"sqlite:///{tmp_path / 'empty.db'}"
     open_store(store).close()
     line = one_line_error(runner.invoke(app, ["refine", "--from-store", "3", "--store", store, "--quick",
@@ -269,8 +269,9 @@ def test_search_refine_and_from_store_train_the_cells_a_search_ranked_best(corpu
                               "--workers", "1", "--corpus", str(corpus_dir), "--scoring-config", str(config),
                               "--refine", "2", "--checkpoint", str(tmp_path / "run"), *short])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
-    best_two = [row["canonical_id"] for row in out["search"][:2]]
+    found = json.loads(res.stdout)  # the search's JSON object, the refine's under "refine"
+    best_two = [row["canonical_id"] for row in found["top"][:2]]
+    out = found["refine"]
     assert [c["canonical_id"] for c in out["candidates"]] == best_two
     assert out["winner"]["canonical_id"] in best_two and out["continue"].startswith("zeronas train ")
     res = runner.invoke(app, ["refine", "--from-store", "2", "--proxy", "params", "--store", store,

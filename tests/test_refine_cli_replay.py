@@ -119,11 +119,10 @@ def test_pool_replay_reports_every_policy_with_known_costs(table, tmp_path):
     report = json.loads(res.stdout)
     policies = report["policies"]
     default = report["default"]
-    assert default in policies and len(policies) == 5
     names = list(policies)
-    top1 = next(n for n in names if n.startswith("top1["))
-    full = next(n for n in names if n.endswith("+full-training"))
-    rand = next(n for n in names if n.startswith("random3+halving"))
+    assert names == ["shortlist+halving", "training-free-top1", "random+halving", "shortlist-full-training",
+                     "oracle"] and default == "shortlist+halving"
+    top1, full, rand = "training-free-top1", "shortlist-full-training", "random+halving"
     assert policies[top1]["median_pick_ppl"] == policies["oracle"]["median_pick_ppl"]
     assert policies[top1]["p_best1"] == policies["oracle"]["p_best1"] and policies[top1]["mean_epochs"] == 0
     cost = Schedule((1, 3, 9), 3).cost(3)  # 3*1 + 1*2 + 1*6 = 11 epochs: nothing in this slice diverges

@@ -15,7 +15,7 @@ DEFAULT_DIR = "zeronas-refine"
 
 
 def _default_rungs() -> str:
-    from zeronas.refine.defaults import DEFAULT_RUNGS
+    from zeronas.refine.policies import DEFAULT_RUNGS
 
     return ",".join(f"{r:g}" for r in DEFAULT_RUNGS)
 
@@ -46,7 +46,7 @@ class RefineOptions:
 
 def schedule_of(opts: RefineOptions):
     """The schedule of --rungs, --eta and --unit (the defaults where left out); exit 2 naming the field."""
-    from zeronas.refine.defaults import DEFAULT_ETA
+    from zeronas.refine.policies import DEFAULT_ETA
     from zeronas.refine.halving import Schedule, parse_rungs
 
     with bad_input("--rungs/--eta/--unit: "):

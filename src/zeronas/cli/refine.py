@@ -17,8 +17,8 @@ from zeronas.cli.refine_replay import replay_candidates, replay_pools
 
 # Options, one line each in the commands (search --refine shares the refine ones).
 RUNGS = typer.Option(None, "--rungs", help="Comma-separated budgets at which every survivor is measured, increasing "
-                                           "(fractions allowed: 0.25,0.75,2.25; default: the default schedule, "
-                                           "zeronas.refine.defaults).")
+                                           "(fractions allowed: 0.25,0.75,2.25; default: the default policy's, "
+                                           "zeronas.refine.policies.DEFAULT_RUNGS).")
 ETA = typer.Option(None, "--eta", help="After each rung the best 1/eta go on, at least one (default 3).")
 UNIT = typer.Option("epochs", "--unit", help="Unit of the rungs: epochs or tokens (training tokens in all).")
 CHECKPOINT = typer.Option(Path(DEFAULT_DIR), "--checkpoint", help="The run's folder (a checkpoint per candidate); "
@@ -37,9 +37,10 @@ STORE = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL 
 PROXY = typer.Option(None, "--proxy", "-p", help="Spec ranking cells (default: the recommended method).")
 SCORING = typer.Option(None, "--scoring-config", help="JSON file of the ScoringConfig of the store's scores.")
 SEED = typer.Option(0, "--seed", help="Training seed (a replay: the seed of its pools).")
-CORPUS = typer.Option(None, "--corpus", help="Training corpus: ptb (default) or a folder with train.txt/valid.txt/"
-                                             "test.txt; also the probe corpus of training-free scores (--from-store, "
-                                             "--replay: ptb, wikitext-2 or a folder).")
+CORPUS = typer.Option(None, "--corpus", help="Training corpus: ptb (default), a folder with train.txt/valid.txt/"
+                                             "test.txt, or one text file (cut by lines 80/10/10, as zeronas train); "
+                                             "also the probe corpus of training-free scores (--from-store, --replay: "
+                                             "ptb, wikitext-2, a folder or a file).")
 EVERY = typer.Option(0, "--checkpoint-every", help="Also checkpoint every N steps (0: at rungs and epoch ends).")
 RAY_ADDRESS = typer.Option(None, "--ray-address", help="Ray cluster to join (default: start one here).")
 GPUS = typer.Option(None, "--gpus-per-trial", help="Ray: GPUs a trial (default 1 on cuda, else 0).")
@@ -53,7 +54,8 @@ REPLAY = typer.Option(None, "--replay", metavar="CURVES", help="Read validation 
 REPEATS = typer.Option(None, "--repeats", help="Replay N seeded pools of the table's cells and report per policy "
                                                "(default 300 when no candidates are named).")
 POOL = typer.Option(0.8, "--pool-fraction", help="Replay: each pool is this share of the table's cells.")
-K = typer.Option(None, "--k", help="Replay: shortlist size of the policies (default: zeronas.refine.defaults).")
+K = typer.Option(None, "--k", help="Replay: shortlist size of the policies (default: the default policy's, "
+                                  "zeronas.refine.policies.DEFAULT_K).")
 
 
 def refine_cmd(cells: Optional[List[str]] = CELLS, from_store: Optional[int] = FROM_STORE, store: str = STORE,
@@ -119,19 +121,16 @@ def _train_config(opts: RefineOptions):
 
 
 def _training_corpus(name: Optional[str]):
-    from zeronas.data.corpus import CorpusError, load_corpus, load_ptb
+    """The training corpus as ``zeronas train`` takes it: ptb, a folder, or one text file cut 80/10/10."""
+    from zeronas.data.corpus import load_training_corpus
 
-    if name is None or name == "ptb":
-        return load_ptb()
-    if name == "wikitext-2":
-        raise CorpusError("--corpus wikitext-2: its training split is not bundled; pass a folder with "
-                          "train.txt/valid.txt/test.txt")
-    return load_corpus(name)
+    return load_training_corpus(name or "ptb")
 
 
-def run_refine(candidates: list, opts: RefineOptions, extra_json: Optional[dict] = None) -> None:
-    """Refine ``candidates`` (plus the reference cells unless opts.references is off) and print the outcome; every
-    bad input is one line on stderr and exit code 2, before anything is trained or the run's folder is touched."""
+def run_refine(candidates: list, opts: RefineOptions, wrap: Optional[tuple[dict, str]] = None) -> None:
+    """Refine ``candidates`` (plus the reference cells unless opts.references is off) and print the outcome (with
+    ``wrap=(obj, key)``, --json prints ``obj`` with the refine's JSON under ``key``); every bad input is one line on
+    stderr and exit code 2, before anything is trained or the run's folder is touched."""
     from zeronas.refine.run import refine, unique
     from zeronas.refine.sources import with_references
 
@@ -159,7 +158,8 @@ def run_refine(candidates: list, opts: RefineOptions, extra_json: Optional[dict]
         plot_curves(result, opts.plot)
     command = continue_command(result, opts)
     if opts.as_json:
-        print(json.dumps({**(extra_json or {}), **result.to_dict(), "continue": command}, allow_nan=False))
+        own = {**result.to_dict(), "continue": command}
+        print(json.dumps(own if wrap is None else {**wrap[0], wrap[1]: own}, allow_nan=False))
     else:
         print_result(result, command, opts)
     if result.winner is None:

@@ -44,32 +44,23 @@ def replay_candidates(spec: str, candidates: list, opts: RefineOptions) -> None:
 
 def replay_pools(spec: str, opts: RefineOptions, repeats: int, pool_fraction: float, k: Optional[int], store: str,
                  proxy: Optional[str], config_file: Optional[Path]) -> None:
-    """Replay every policy of :func:`zeronas.refine.defaults.replay_policies` on ``repeats`` seeded pools of the
-    table's cells; the training-free scores come through the store (computed on --corpus where missing)."""
+    """Replay the standard policies (:func:`zeronas.refine.policies.standard_policies`, the default first) on
+    ``repeats`` seeded pools of the table's cells (:func:`zeronas.refine.replay.replay_curves`); the training-free
+    scores come through the store, computed on --corpus where missing, after every input is checked."""
     from zeronas.recommended import RECOMMENDED_METHOD
-    from zeronas.refine.defaults import DEFAULT_K, replay_policies
-    from zeronas.refine.policies import PolicyError, Ranker
-    from zeronas.refine.replay import draw_pools, format_table, replay
-    from zeronas.refine.scores import curve_scores, directions, spec_members
+    from zeronas.refine.policies import PolicyError
+    from zeronas.refine.replay import format_table, replay_curves
 
     table = load_table(spec)
     schedule = schedule_of(opts)
-    try:
-        default, policies = replay_policies(k if k is not None else DEFAULT_K, schedule, proxy or RECOMMENDED_METHOD)
-        specs = sorted({s for p in policies for s in p.specs})
-        dirs = directions(spec_members(specs))
-        for s in specs:
-            Ranker({}, dirs).check(s)
-    except (PolicyError, ValueError, KeyError) as exc:
-        raise fail(str(exc).strip('"'))
-    with bad_input("--replay: "):  # every check before anything is scored
-        table.check_schedule(schedule)
-        draw_pools([c for c in table if not c.reference], repeats, pool_fraction, opts.seed)
     config = scoring_config(None, None, None, None, config_file, opts.corpus)
-    with bad_input():
-        scores = curve_scores(list(table), specs, config, store, score=True, progress=not opts.quiet)
-        report = replay(table, policies, Ranker(scores, dirs), default=default, repeats=repeats,
-                        pool_fraction=pool_fraction, seed=opts.seed, references=opts.references)
+    try:
+        with bad_input("--replay: "):
+            report = replay_curves(table, store, config, k=k, schedule=schedule, spec=proxy or RECOMMENDED_METHOD,
+                                   repeats=repeats, pool_fraction=pool_fraction, seed=opts.seed,
+                                   references=opts.references, progress=not opts.quiet)
+    except PolicyError as exc:
+        raise fail(f"--k/--proxy: {exc}")
     if opts.as_json:
         print(json.dumps(report.to_dict()))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.cells.resolve import resolve_cell
@@ -78,11 +78,34 @@ def from_store(store: str, k: int, spec: str = RECOMMENDED_METHOD, config=None) 
     return [Candidate(c.canonical_id[:12], c.cell) for c in ranked(usable, spec)[:k]]
 
 
+class _Scored:
+    """A scored cell as a shortlist sees it: its canonical id and hidden tuple size (all a shortlist reads)."""
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self.canonical_id = item.cell.canonical_id
+        self.hidden_tuple_size = item.cell.hidden_tuple_size
+
+
+def shortlist_scored(items: Sequence[Any], scores: Mapping[str, Mapping[str, Any]], k: int,
+                     spec: str = RECOMMENDED_METHOD, seed: int = 0) -> list[Any]:
+    """The default shortlist (:func:`zeronas.refine.policies.default_shortlist`) of ``k`` drawn from scored cells
+    (objects with a ``.cell``, e.g. a search's candidates) given their scores ``{canonical_id: {proxy: Score}}``,
+    in shortlist order."""
+    import numpy as np
+
+    from zeronas.refine.policies import Ranker, default_shortlist
+    from zeronas.refine.scores import directions, spec_members
+
+    shortlist = default_shortlist(k, spec)
+    ranker = Ranker(scores, directions(spec_members(shortlist.specs)))
+    picked = shortlist([_Scored(i) for i in items], ranker, np.random.default_rng(seed))  # type: ignore[arg-type]
+    return [w.item for w in picked]
+
+
 def from_search(result, k: int, seed: int = 0) -> list[Candidate]:
-    """``k`` candidates from what a search scored, by the default shortlist policy
-    (:func:`zeronas.refine.defaults.shortlist_scored`) under the search's proxy spec; a search ranked otherwise
-    (a predictor) gives its own best ``k``."""
-    from zeronas.refine.defaults import shortlist_scored
+    """``k`` candidates from what a search scored, by the default shortlist policy under the search's proxy spec
+    (:func:`shortlist_scored`); a search ranked otherwise (a predictor) gives its own best ``k``."""
     from zeronas.refine.policies import PolicyError
     from zeronas.refine.scores import spec_members
 
@@ -103,4 +126,4 @@ def from_search(result, k: int, seed: int = 0) -> list[Candidate]:
 
 
 __all__ = ["REFERENCES", "SourceError", "display_name", "from_search", "from_store", "named", "references",
-           "with_references"]
+           "shortlist_scored", "with_references"]
