@@ -29,32 +29,98 @@ Tensor = torch.Tensor
 K = 1e-5
 
 
-def cell_input_states(ctx: ScoringContext) -> list[Tensor]:
-    """Per layer, ``(T, B, H)``: the ``h_prev_0`` each step's cell receives (zero state, then outputs 0..T-2).
-    One forward pass of the probe batch, cached in ``ctx.cache``."""
-    key = "hidden/cell_input_states"
+def layer_outputs(ctx: ScoringContext) -> list[Tensor]:
+    """Per layer, ``(T, B, H)``: the layer's outputs on the probe batch from the zero state. One forward pass of
+    the probe batch, cached in ``ctx.cache`` (shared by every proxy of this module)."""
+    key = "hidden/layer_outputs"
     if key not in ctx.cache:
         model = ctx.model()
         with torch.no_grad():
             outputs, _ = model.run_layers(model.embed(ctx.inputs), return_all=True)
-        ctx.cache[key] = [torch.cat([torch.zeros_like(o[:1]), o[:-1]], 0) for o in outputs]
+        ctx.cache[key] = list(outputs)
     return ctx.cache[key]
 
 
-def covariance_score(states: Tensor) -> float:
-    """``states`` ``(T, B, H)`` -> the score above (float64): units are variables, (sequence, step) observations."""
+def cell_input_states(ctx: ScoringContext) -> list[Tensor]:
+    """Per layer, ``(T, B, H)``: the ``h_prev_0`` each step's cell receives (zero state, then outputs 0..T-2)."""
+    key = "hidden/cell_input_states"
+    if key not in ctx.cache:
+        ctx.cache[key] = [torch.cat([torch.zeros_like(o[:1]), o[:-1]], 0) for o in layer_outputs(ctx)]
+    return ctx.cache[key]
+
+
+def correlation_eigenvalues(states: Tensor) -> Tensor | None:
+    """``states`` ``(T, B, H)`` -> the eigenvalues (ascending, float64) of the correlation matrix between the ``H``
+    units, with every (sequence, step) an observation; None when a unit is constant (no correlation)."""
     T, B, H = states.shape
     x = states.permute(2, 1, 0).reshape(H, B * T).double()
     corr = torch.corrcoef(x)
     if not bool(torch.isfinite(corr).all()):
+        return None
+    return torch.linalg.eigvalsh(corr)
+
+
+def covariance_score(states: Tensor) -> float:
+    """``states`` ``(T, B, H)`` -> the score above (float64): units are variables, (sequence, step) observations."""
+    v = correlation_eigenvalues(states)
+    if v is None:
         return float("nan")
-    v = torch.linalg.eigvalsh(corr)
     return float(-(torch.log(v + K) + 1.0 / (v + K)).sum())
+
+
+def _check_layer(ctx: ScoringContext, layer: int) -> list[Tensor]:
+    states = cell_input_states(ctx)
+    if not 1 <= layer <= len(states):
+        raise Unsupported(f"layer {layer} does not exist: the model has {len(states)} layer(s)")
+    return states
+
+
+def layer_eigenvalues(ctx: ScoringContext, layer: int) -> Tensor | None:
+    """:func:`correlation_eigenvalues` of layer ``layer`` (1-based) on the probe batch, cached."""
+    key = f"hidden/eigenvalues/{layer}"
+    if key not in ctx.cache:
+        ctx.cache[key] = correlation_eigenvalues(_check_layer(ctx, layer)[layer - 1])
+    return ctx.cache[key]
 
 
 def layer_score(ctx: ScoringContext, layer: int) -> float:
     """The score of layer ``layer`` (1-based, as in the paper's column names)."""
-    states = cell_input_states(ctx)
-    if not 1 <= layer <= len(states):
-        raise Unsupported(f"layer {layer} does not exist: the model has {len(states)} layer(s)")
-    return covariance_score(states[layer - 1])
+    v = layer_eigenvalues(ctx, layer)
+    if v is None:
+        return float("nan")
+    return float(-(torch.log(v + K) + 1.0 / (v + K)).sum())
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The parts of layer 1's state that docs/findings.md ("Why the LSTMs sit in the middle") separates: its null
+# directions (hidden_rank), its scale (state_rms) and the share of it carried from the past (state_memory).
+# ------------------------------------------------------------------------------------------------------------------
+
+NULL_EPS = 1e-8  # an eigenvalue of the correlation below this is a null direction (spread < 1e-4 of a unit's)
+
+
+def shared_nulls(T: int, B: int, H: int) -> int:
+    """Null directions every cell has: the ``B`` zero initial states are one observation and the centring removes
+    one more, so at most ``B (T - 1)`` of the ``H`` directions can vary."""
+    return max(0, H - B * (T - 1))
+
+
+def excess_nulls(eigenvalues: Tensor, T: int, B: int, H: int, eps: float = NULL_EPS) -> int:
+    """Eigenvalues below ``eps`` beyond :func:`shared_nulls`."""
+    return int((eigenvalues < eps).sum()) - shared_nulls(T, B, H)
+
+
+def state_memory_share(ctx: ScoringContext) -> float:
+    """``||h - h°|| / ||h||`` over layer 1's outputs ``h`` on the probe batch, where ``h°`` is each step run again
+    from a zero carried state (all steps as one batch of single steps): the share of the state that comes from
+    the past. NaN when the outputs are all zero."""
+    model = ctx.model()
+    T, B = ctx.inputs.shape
+    with torch.no_grad():
+        emb = model.embed(ctx.inputs)
+        fresh, _ = model.layers[0](emb.reshape(1, T * B, emb.shape[-1]))
+    out = layer_outputs(ctx)[0].double()
+    norm = out.norm()
+    if not bool(norm > 0):
+        return float("nan")
+    return float((out - fresh.reshape(out.shape).double()).norm() / norm)
