@@ -29,6 +29,7 @@ from typing import Any
 from zeronas.bench.nbnlp import Benchmark, published_scores
 from zeronas.metrics import ProxyData, ProxyMetrics, collect, evaluate_data, results_to_dict
 from zeronas.proxies import ScoringConfig, get_proxy
+from zeronas.proxies.registry import proxy_revisions
 from zeronas.store import open_store
 
 # published column -> our proxy that reimplements it (its registered direction is used for both)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ScoringConfig()
     st = open_store(args.store)
     try:
-        table = st.scores_table(config, list(COLUMNS.values()))
+        table = st.scores_table(config, list(COLUMNS.values()), revisions=proxy_revisions(COLUMNS.values()))
     finally:
         st.close()
 

@@ -20,6 +20,7 @@ from collections import defaultdict
 import torch
 
 from zeronas.cells.recipe import parse_recipe
+from zeronas.proxies.registry import proxy_revisions
 from zeronas.proxies.runner import score_cell
 from zeronas.store import open_store
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"config {chash} is not in the store (it holds {', '.join(configs)})")
         config = configs[chash]
         wanted = [p for p in args.proxies.split(",") if p] or None
-        table = store.scores_table(config, wanted)
+        table = store.scores_table(config, wanted, revisions=proxy_revisions(wanted))
         ids = sorted(table)
         random.Random(args.seed).shuffle(ids)
         chosen = ids[: args.n]

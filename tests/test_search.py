@@ -24,7 +24,7 @@ from zeronas.cells.darts import DartsSpace, darts_cell
 from zeronas.cells.enas import EnasSpace, enas_cell
 from zeronas.cells.nbnlp import satisfies_sanity
 from zeronas.cells.recipe import parse_recipe
-from zeronas.cells.spaces import _SPACES, get_space, register_space
+from zeronas.cells.spaces import SPACES, get_space, register_space
 from zeronas.cli import app
 from zeronas.proxies import TINY, registry
 from zeronas.proxies.runner import Score
@@ -77,10 +77,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def small_spaces():
     """An ENAS space of 3 nodes and a DARTS space of 2 steps, registered for run_search, removed afterwards."""
-    spaces = [register_space(EnasSpace("enas-3", num_nodes=3)), register_space(DartsSpace("darts-2", steps=2))]
-    yield spaces
-    for space in spaces:
-        _SPACES.pop(space.name, None)
+    with SPACES.scoped():
+        yield [register_space(EnasSpace("enas-3", num_nodes=3)), register_space(DartsSpace("darts-2", steps=2))]
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +86,8 @@ def plugin_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("search_plugin")
     (folder / f"{PLUGIN}.py").write_text(PLUGIN_SOURCE)
     (folder / "run_search.py").write_text(SEARCH_SCRIPT)
-    yield folder
-    registry._REGISTRY.pop("t_slow_params", None)
+    with registry.PROXIES.scoped():
+        yield folder
     sys.modules.pop(PLUGIN, None)
 
 
@@ -124,34 +122,35 @@ def test_fitness_follows_each_proxy_direction_and_puts_failures_last() -> None:
 def test_a_guard_ranks_failing_candidates_last_without_ranking_by_its_value(tmp_path) -> None:
     from zeronas.proxies.registry import proxy as register_proxy
 
-    @register_proxy("t_guard_multi", higher_is_better=True, needs_data=False, description="test only")
-    def t_guard_multi(ctx):  # fails (NaN) for every cell that carries a single state
-        return 1.0 if ctx.cell.hidden_tuple_size > 1 else float("nan")
+    with registry.PROXIES.scoped():
+        register_proxy("t_guard_multi", higher_is_better=True, needs_data=False, description="test only")(
+            lambda ctx: 1.0 if ctx.cell.hidden_tuple_size > 1 else float("nan"))  # NaN for single-state cells
+        _guarded_searches(tmp_path)
+    assert "t_guard_multi" not in registry.PROXIES
 
-    try:
-        kwargs = dict(algorithm="random", budget=24, seed=3, store=f"sqlite:///{tmp_path / 'g.db'}", workers=1,
-                      config=TINY)
-        plain = run_search(proxy="params", **kwargs)
-        assert plain.best[0].cell.hidden_tuple_size == 1  # unguarded, this seed picks a single-state cell
-        guarded = run_search(proxy="params!t_guard_multi", **kwargs)
-        assert guarded.proxy == "params!t_guard_multi"
-        assert [c.canonical_id for c in guarded.candidates] == [c.canonical_id for c in plain.candidates]
-        kept = [c for c in guarded.candidates if c.cell.hidden_tuple_size > 1]
-        failed = [c for c in guarded.candidates if c.cell.hidden_tuple_size == 1]
-        assert kept and failed and all("t_guard_multi" in c.scores for c in guarded.candidates)
-        assert max(c.fitness for c in failed) < min(c.fitness for c in kept)  # a failed guard ranks last
-        by_params = [sorted(group, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
-                     for group in (kept, failed)]
-        assert [c.canonical_id for c in guarded.best] == [c.canonical_id for c in by_params[0] + by_params[1]]
-        listed = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)  # what --guard passes
-        assert listed.proxy == guarded.proxy and [c.canonical_id for c in listed.best] == [
-            c.canonical_id for c in guarded.best]
-        with pytest.raises(SearchError, match="gate is one proxy"):
-            run_search(proxy="params!t_guard_multi+zen", **kwargs)
-        with pytest.raises(SearchError, match="no_such_guard"):
-            run_search(proxy="params!no_such_guard", **kwargs)
-    finally:
-        registry._REGISTRY.pop("t_guard_multi", None)
+
+def _guarded_searches(tmp_path) -> None:
+    kwargs = dict(algorithm="random", budget=24, seed=3, store=f"sqlite:///{tmp_path / 'g.db'}", workers=1,
+                  config=TINY)
+    plain = run_search(proxy="params", **kwargs)
+    assert plain.best[0].cell.hidden_tuple_size == 1  # unguarded, this seed picks a single-state cell
+    guarded = run_search(proxy="params!t_guard_multi", **kwargs)
+    assert guarded.proxy == "params!t_guard_multi"
+    assert [c.canonical_id for c in guarded.candidates] == [c.canonical_id for c in plain.candidates]
+    kept = [c for c in guarded.candidates if c.cell.hidden_tuple_size > 1]
+    failed = [c for c in guarded.candidates if c.cell.hidden_tuple_size == 1]
+    assert kept and failed and all("t_guard_multi" in c.scores for c in guarded.candidates)
+    assert max(c.fitness for c in failed) < min(c.fitness for c in kept)  # a failed guard ranks last
+    by_params = [sorted(group, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
+                 for group in (kept, failed)]
+    assert [c.canonical_id for c in guarded.best] == [c.canonical_id for c in by_params[0] + by_params[1]]
+    listed = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)  # what --guard passes
+    assert listed.proxy == guarded.proxy and [c.canonical_id for c in listed.best] == [
+        c.canonical_id for c in guarded.best]
+    with pytest.raises(SearchError, match="gate is one proxy"):
+        run_search(proxy="params!t_guard_multi+zen", **kwargs)
+    with pytest.raises(SearchError, match="no_such_guard"):
+        run_search(proxy="params!no_such_guard", **kwargs)
 
 
 def test_a_combination_ranks_by_the_sum_of_per_proxy_ranks() -> None:

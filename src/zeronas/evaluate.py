@@ -15,12 +15,11 @@ from zeronas.metrics import (MetricsError, ProxyMetrics, collect_all, evaluate_d
                              targets_from_architectures)
 from zeronas.core.config import ScoringConfig
 from zeronas.core.spec import spec_proxies
-from zeronas.proxies.registry import get_proxy, list_proxies
+from zeronas.proxies.registry import get_proxy, list_proxies, proxy_revisions
 from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.run.executor import RunSummary, score_many
-from zeronas.store import ResultStore, open_store
+from zeronas.store import DEFAULT_STORE, ResultStore, open_store
 
-DEFAULT_STORE = "sqlite:///zeronas.db"
 
 
 def default_proxies() -> list[str]:
@@ -100,7 +99,7 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
         if score:
             run = score_many(archs, members, config, st, workers=workers, timeout_s=timeout_s, progress=progress,
                              executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
-        table = st.scores_table(config, members)
+        table = st.scores_table(config, members, revisions=proxy_revisions(members))
     finally:
         if own:
             st.close()

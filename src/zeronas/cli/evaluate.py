@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.store import DEFAULT_STORE
 
 
 def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
@@ -20,7 +21,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                             "proxy and the recommended method)."),
                  limit: Optional[int] = typer.Option(None, "--limit", help="A seeded random sample of N cells."),
                  sample_seed: int = typer.Option(0, "--sample-seed"),
-                 store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+                 store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
                  workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
                  timeout: Optional[float] = typer.Option(600.0, "--timeout",
                                                          help="Per-cell limit in seconds; expiry is stored as "

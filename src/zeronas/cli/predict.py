@@ -11,6 +11,7 @@ from typing import Any, Optional
 import typer
 
 from zeronas.cli._common import err, fail, out, scoring_config
+from zeronas.store import DEFAULT_STORE
 
 predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
                                "and measure how it ranks cells it was not fitted on.", no_args_is_help=True)
@@ -70,7 +71,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                      "from, or 'none' (default: hidden_cov, the recommended "
                                                      "method's ranking proxy, when it is a feature)."),
             out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o", help="Model file (JSON) to write."),
-            store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+            store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
             workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
             timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit in seconds."),
             config_file: Optional[Path] = typer.Option(None, "--scoring-config",
@@ -130,7 +131,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                             help="Label-free specs measured on the same held-out cells."),
               out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
                                                      help="Write curve.json, curve.md and curve.png here."),
-              store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+              store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
               workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
               timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
               config_file: Optional[Path] = typer.Option(None, "--scoring-config"),
@@ -197,7 +198,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
 @predict_app.command("cell")
 def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeronas predict fit`."),
              specs: list[str] = typer.Argument(..., help="Cells: recipe files, rnn|lstm|gru, or benchmark ids."),
-             store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
+             store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
              workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
              timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
              as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
@@ -207,11 +208,9 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
     import math
 
     from zeronas.cells.resolve import resolve_cell
-    from zeronas.predict.data import predict_cells
+    from zeronas.predict.data import predict_cells, score_and_read
     from zeronas.predict.model import load_predictor
     from zeronas.proxies import ScoringConfig
-    from zeronas.run.executor import score_many
-    from zeronas.store import open_store
 
     try:
         model = load_predictor(model_path)
@@ -219,9 +218,9 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
         if config.config_hash() != model.config_hash:
             raise ValueError(f"{model_path}: its scoring config does not match its config hash")
         cells = [resolve_cell(s) for s in specs]
-        score_many(cells, model.proxies, config, store, workers=workers, timeout_s=timeout, progress=not quiet)
-        with open_store(store) as st:
-            scores = [st.get(c.canonical_id, config) for c in cells]
+        table = score_and_read(cells, model.proxies, config, store, workers=workers, timeout_s=timeout,
+                               progress=not quiet)
+        scores = [table[c.canonical_id] for c in cells]
         pred, complete = predict_cells(model, cells, scores)
     except _errors() as exc:
         raise fail(str(exc).strip('"'))

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.store import DEFAULT_STORE
 
 
 def search_cmd(space: str = typer.Option("nb-nlp", "--space",
@@ -33,7 +34,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                top: int = typer.Option(5, "--top", help="How many of the best cells to print."),
                seed: int = typer.Option(0, "--seed", help="Seed of the search's random choices (the scoring seed "
                                                           "is the scoring config's)."),
-               store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL (shared "
+               store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL (shared "
                                                                                  "with evaluate)."),
                benchmark: Optional[bool] = typer.Option(None, "--benchmark/--no-benchmark",
                                                         help="Candidates are the bundled benchmark's cells "

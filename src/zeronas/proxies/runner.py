@@ -117,9 +117,11 @@ def score_model(model: torch.nn.Module, proxies: Iterable[str] | None = None, *,
     :func:`score_cell`: failures are statuses, and a proxy this kind of model cannot support is ``unsupported``
     with its reason. The model itself is never modified."""
     from zeronas.models.adapters import adapt_lm
+    from zeronas.plugins import load_plugins
     from zeronas.proxies.device import check_config
     from zeronas.proxies.registry import list_proxies
 
+    load_plugins()  # an entry point: the installed plugins' adapters and proxies
     config = config or ScoringConfig()
     check_config(config)
     lm = adapt_lm(model)

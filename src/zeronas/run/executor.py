@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
-from zeronas.plugins import PluginError, import_plugins, worker_imports
+from zeronas.plugins import PluginError, import_plugins, load_plugins, worker_imports
 from zeronas.progress import ProgressBar
 from zeronas.core.config import ScoringConfig
 from zeronas.proxies.device import check_config
-from zeronas.proxies.registry import get_proxy
+from zeronas.proxies.registry import get_proxy, proxy_revisions
 from zeronas.proxies.runner import Score, score_cell
 from zeronas.store import ResultStore, open_store
 
@@ -539,6 +539,7 @@ class WorkerPool:
                  imports: Sequence[str] = ()) -> None:
         _check_executor(executor, workers)
         check_config(config)
+        load_plugins()  # the entry points' plugins, once per process: the workers import them too
         imports = worker_imports(imports)
         import_plugins(imports)
         self.workers = _worker_count(executor, workers, ray_address)
@@ -616,6 +617,7 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     if timeout_s is not None and executor == "serial":
         raise ExecutorError("the serial executor cannot stop a cell: use executor='local' for a time limit")
     if pool is None:
+        load_plugins()  # the entry points' plugins, once per process: the workers import them too
         imports = worker_imports(imports)
     import_plugins(imports)
     names = list(dict.fromkeys(proxies))
@@ -632,7 +634,8 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     own_store = isinstance(store, (str, Path))
     db = open_store(store) if own_store else store
     try:
-        todo = db.missing_proxies(list(unique), names, config)
+        revisions = proxy_revisions(names)
+        todo = db.missing_proxies(list(unique), names, config, revisions=revisions)
         skipped = len(unique) - len(todo)
         tasks = [_Task(i, cid, unique[cid].to_json(), tuple(missing)) for i, (cid, missing) in enumerate(todo.items())]
         n_workers = pool.workers if pool is not None else _worker_count(executor, workers, ray_address)
@@ -642,7 +645,7 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
             with _progress_bar(len(tasks), skipped, progress) as bar:
 
                 def on_done(task: _Task, scores: dict[str, Score], timed_out: bool) -> None:
-                    db.put_cell(task.canonical_id, task.recipe_json, config, scores)
+                    db.put_cell(task.canonical_id, task.recipe_json, config, scores, revisions=revisions)
                     counts["scored"] += 1
                     counts["failed"] += any(not s.ok for s in scores.values())
                     counts["timed_out"] += timed_out

@@ -36,7 +36,7 @@ from zeronas.core.spec import parse_spec as grammar_parse_spec
 from zeronas.metrics import combine_ranks, gate_order, gate_passes, gate_threshold
 from zeronas.core.config import ScoringConfig
 from zeronas.core.score import Score
-from zeronas.proxies.registry import get_proxy, registered_names
+from zeronas.proxies.registry import get_proxy, proxy_revisions, registered_names
 from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.store import ResultStore
 
@@ -255,9 +255,10 @@ class Scorer:
         self.reused += summary.skipped
         self.failed += summary.failed
         self.seconds += summary.seconds
+        revisions = proxy_revisions(self.members)
         out = []
         for cell in cells:
-            row = self.store.get(cell.canonical_id, self.config)
+            row = self.store.get(cell.canonical_id, self.config, revisions=revisions)
             out.append({m: row[m] for m in self.members if m in row})
         return out
 

@@ -17,11 +17,10 @@ from zeronas.search.evolution import DEFAULT_POPULATION, DEFAULT_SAMPLE, evoluti
 from zeronas.search.prune import DEFAULT_FRACTION, PRUNE_CONFIG, PRUNE_PROXY, prune, supernet_for
 from zeronas.search.random_search import random_search
 from zeronas.search.sources import BenchmarkSource, CandidateSource, SpaceSource
-from zeronas.store import ResultStore, open_store
+from zeronas.store import DEFAULT_STORE, ResultStore, open_store
 
-__all__ = ["BENCHMARK_SPACE", "DEFAULT_ROUND", "DEFAULT_STORE", "run_search"]
+__all__ = ["BENCHMARK_SPACE", "DEFAULT_ROUND", "run_search"]
 
-DEFAULT_STORE = "sqlite:///zeronas.db"  # the store of ``zeronas evaluate``: scores are shared
 BENCHMARK_SPACE = "nb-nlp"  # the space whose cells the bundled benchmark holds
 #: Cells scored per round (at least one per worker). Fixed rather than equal to the worker count so that the
 #: candidate sequence of a seed does not depend on the machine (up to 8 workers), and large enough that the
