@@ -26,7 +26,8 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from zeronas.bench.nbnlp import Benchmark, published_scores
+from zeronas.bench.nbnlp import Benchmark
+from zeronas.bench.published import published_scores
 from zeronas.metrics import ProxyData, ProxyMetrics, collect, evaluate_data, results_to_dict
 from zeronas.proxies import ScoringConfig, get_proxy
 from zeronas.proxies.registry import proxy_revisions

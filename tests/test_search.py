@@ -24,9 +24,11 @@ from zeronas.cells.darts import DartsSpace, darts_cell
 from zeronas.cells.enas import EnasSpace, enas_cell
 from zeronas.cells.nbnlp import satisfies_sanity
 from zeronas.cells.recipe import parse_recipe
+from zeronas.cells.reference import reference_cell
 from zeronas.cells.spaces import SPACES, get_space, register_space
 from zeronas.cli import app
 from zeronas.proxies import TINY, registry
+from zeronas.proxies.registry import proxy as register_proxy
 from zeronas.proxies.runner import Score
 from zeronas.search import (PRUNE_CONFIG, BenchmarkSource, Candidate, SearchError, fitness, ranked, run_search,
                             supernet_for, wl_distance)
@@ -120,8 +122,6 @@ def test_fitness_follows_each_proxy_direction_and_puts_failures_last() -> None:
 
 
 def test_a_guard_ranks_failing_candidates_last_without_ranking_by_its_value(tmp_path) -> None:
-    from zeronas.proxies.registry import proxy as register_proxy
-
     with registry.PROXIES.scoped():
         register_proxy("t_guard_multi", higher_is_better=True, needs_data=False, description="test only")(
             lambda ctx: 1.0 if ctx.cell.hidden_tuple_size > 1 else float("nan"))  # NaN for single-state cells
@@ -209,6 +209,27 @@ class RecordingSource(SpaceSource):
     def mutate(self, cell, rng, exclude):
         self.parents.append(cell.canonical_id)
         return super().mutate(cell, rng, exclude)
+
+
+def test_serial_scoring_leaves_the_process_thread_count_as_it_was() -> None:
+    """The serial scorer uses one torch thread while it scores, and puts the caller's count back, also when
+    scoring fails."""
+    before = torch.get_num_threads()
+    seen = []
+    with registry.PROXIES.scoped():
+        register_proxy("t_threads", higher_is_better=True, needs_data=False, description="test only")(
+            lambda ctx: seen.append(torch.get_num_threads()) or 1.0)
+        torch.set_num_threads(3)
+        try:
+            with open_store("sqlite:///:memory:") as store:
+                scorer = Scorer(store, TINY, ["t_threads"], workers=1)
+                scorer.score([reference_cell("rnn")])
+                assert seen == [1] and torch.get_num_threads() == 3
+                with pytest.raises(KeyError):
+                    Scorer(store, TINY, ["t_no_such_proxy"], workers=1).score([reference_cell("gru")])
+                assert torch.get_num_threads() == 3
+        finally:
+            torch.set_num_threads(before)
 
 
 def test_aging_evolution_mutates_the_best_of_a_sample_of_the_youngest_cells() -> None:

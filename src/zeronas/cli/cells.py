@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from zeronas.cells.recipe import RecipeError, load_cell
-from zeronas.cells.resolve import resolve_cell
+from zeronas.bench.resolve import resolve_cell
 from zeronas.cli._common import CORPUS_HELP, fail, out, print_scores, scoring_config
 
 cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)

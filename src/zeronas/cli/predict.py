@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from zeronas.cli._common import err, fail, out, scoring_config
+from zeronas.cli._common import fail, out, scoring_config
 from zeronas.store import DEFAULT_STORE
 
 predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
@@ -207,7 +207,7 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
     with the model's scoring config if the store lacks them)."""
     import math
 
-    from zeronas.cells.resolve import resolve_cell
+    from zeronas.bench.resolve import resolve_cell
     from zeronas.predict.data import predict_cells, score_and_read
     from zeronas.predict.model import load_predictor
     from zeronas.proxies import ScoringConfig

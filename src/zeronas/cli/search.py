@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.cli._common import CORPUS_HELP, fail, out, scoring_config
 from zeronas.store import DEFAULT_STORE
 
 

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from zeronas.cells.recipe import RecipeError
-from zeronas.cells.resolve import resolve_cell
+from zeronas.bench.resolve import resolve_cell
 from zeronas.cli._common import fail, out
 
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -197,6 +198,22 @@ class Budget:
         return self.left(done) == 0 or (done > 0 and self.out_of_time())
 
 
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """torch's thread count set to ``n`` (None: left alone) for the ``with`` block, then put back as it was.
+
+    The serial executor scores in this process with one thread, as each worker process of the local executor
+    does: on a shared machine, torch's threads spin-wait on every small op (measured: the NTK's 150 small
+    matmuls of a supernet take 2.3 s with 2 threads on 2 busy cores, 1 ms with one)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class Scorer:
     """Scores cells with the members of a proxy spec through :func:`~zeronas.run.score_many` and one open store.
 
@@ -233,24 +250,16 @@ class Scorer:
 
         if not cells:
             return []
-        threads = torch.get_num_threads()
-        if self.executor == "serial":
-            # one worker, one thread, as each worker process of the local executor: on a shared machine, torch's
-            # threads spin-wait on every small op (measured: the NTK's 150 small matmuls of a supernet take
-            # 2.3 s with 2 threads on 2 busy cores, 1 ms with one)
-            torch.set_num_threads(1)
         if self.executor != "serial" and self._pool is None:
             from zeronas.run.executor import WorkerPool
 
             self._pool = WorkerPool(self.config, workers=self.workers, executor=self.executor,  # type: ignore[arg-type]
                                     ray_address=self.ray_address)
-        try:
+        with _threads(1 if self.executor == "serial" else None):
             summary = score_many(list(cells), self.members, self.config, self.store, workers=self.workers,
                                  timeout_s=self.timeout_s, progress=False,
                                  executor=self.executor,  # type: ignore[arg-type]
                                  ray_address=self.ray_address, pool=self._pool)
-        finally:
-            torch.set_num_threads(threads)
         self.computed += summary.scored
         self.reused += summary.skipped
         self.failed += summary.failed
