@@ -25,7 +25,7 @@ import numpy as np
 
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.core.spec import spec_proxies
-from zeronas.metrics import collect, evaluate_data, targets_from_architectures
+from zeronas.metrics import collect, proxy_metrics, targets_from_architectures
 from zeronas.proxies.registry import parse_specs, proxy_revisions
 from zeronas.proxies import ScoringConfig
 from zeronas.store import open_store
@@ -42,7 +42,7 @@ def fold_of(ids: list[str], folds: int, seed: int) -> dict[str, int]:
 
 
 def figures(spec: str, scores, targets) -> dict[str, float | None]:
-    m = evaluate_data(collect(spec, scores, targets), n_boot=0)
+    m = proxy_metrics(collect(spec, scores, targets), n_boot=0)
     return {k: getattr(m, k) for k in FIGURES}
 
 

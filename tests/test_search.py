@@ -144,9 +144,12 @@ def _guarded_searches(tmp_path) -> None:
     by_params = [sorted(group, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
                  for group in (kept, failed)]
     assert [c.canonical_id for c in guarded.best] == [c.canonical_id for c in by_params[0] + by_params[1]]
-    listed = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)  # what --guard passes
+    listed = run_search(proxy="params", gates=["t_guard_multi"], **kwargs)  # what --gate passes
     assert listed.proxy == guarded.proxy and [c.canonical_id for c in listed.best] == [
         c.canonical_id for c in guarded.best]
+    with pytest.warns(DeprecationWarning, match="gates"):  # the former name still works
+        old_name = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)
+    assert old_name.proxy == guarded.proxy
     with pytest.raises(SearchError, match="gate is one proxy"):
         run_search(proxy="params!t_guard_multi+zen", **kwargs)
     with pytest.raises(SearchError, match="no_such_guard"):
@@ -515,3 +518,11 @@ def test_cli_search_json_and_table(tmp_path) -> None:
                for row in json.loads(enas.stdout))
     bad = runner.invoke(app, ["search", "--space", "enas", "--benchmark", "--store", store])
     assert bad.exit_code == 2 and "benchmark mode needs" in bad.output
+
+
+def test_cli_gate_and_its_deprecated_alias_guard(tmp_path) -> None:
+    for option in ("--gate", "--guard"):
+        res = runner.invoke(app, ["search", option, "no_such_proxy", "--store", f"sqlite:///{tmp_path / 'g.db'}"])
+        assert res.exit_code == 2 and f"{option}: unknown proxy 'no_such_proxy'" in res.output, res.output
+    assert "--guard is deprecated: use --gate" in res.stderr
+    assert "--gate" in runner.invoke(app, ["search", "--help"]).stdout

@@ -211,15 +211,15 @@ def test_named_cells_match_case_insensitively():
 
 
 def test_a_huge_finite_loss_is_not_called_diverged(tmp_path):
-    from zeronas.metrics import ProxyData, evaluate_data
+    from zeronas.metrics import ProxyData, proxy_metrics
     from zeronas.report import table_rows
 
     data = ProxyData.from_values("p", [3.0, 2.0, 1.0], [1e308, 5.0, None], higher_is_better=True)
-    m = evaluate_data(data, n_boot=0)
+    m = proxy_metrics(data, n_boot=0)
     assert m.top1_ppl == float("inf") and not m.top1_diverged
     _, body = table_rows({"p": m})
     assert "inf (loss too large)" in body[0] and "diverged" not in body[0].__str__().split("top")[0]
-    worse = evaluate_data(ProxyData.from_values("q", [3.0, 2.0], [None, 5.0], higher_is_better=True), n_boot=0)
+    worse = proxy_metrics(ProxyData.from_values("q", [3.0, 2.0], [None, 5.0], higher_is_better=True), n_boot=0)
     assert worse.top1_diverged and "inf (diverged)" in table_rows({"q": worse})[1][0]
 
 

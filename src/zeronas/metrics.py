@@ -375,14 +375,15 @@ def combine_ranks(columns: Sequence[np.ndarray], higher_is_better: Sequence[bool
 # Metrics
 # ----------------------------------------------------------------------------------------------------------------
 
-def evaluate(names: Sequence[str], scores: Mapping[str, Mapping[str, Score]], targets: Mapping[str, float | None],
-             directions: Mapping[str, bool] | None = None, **options: Any) -> dict[str, ProxyMetrics]:
-    """Metrics for each proxy or combination in ``names`` (see :func:`collect` and :func:`evaluate_data`)."""
-    return {name: evaluate_data(data, **options)
+def metrics_for(names: Sequence[str], scores: Mapping[str, Mapping[str, Score]],
+                targets: Mapping[str, float | None], directions: Mapping[str, bool] | None = None,
+                **options: Any) -> dict[str, ProxyMetrics]:
+    """Metrics for each proxy or combination in ``names`` (see :func:`collect` and :func:`proxy_metrics`)."""
+    return {name: proxy_metrics(data, **options)
             for name, data in collect_all(names, scores, targets, directions).items()}
 
 
-def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10, n_boot: int = 1000,
+def proxy_metrics(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10, n_boot: int = 1000,
                   confidence: float = 0.95, seed: int = 0) -> ProxyMetrics:
     """All metrics of one proxy; ``n_boot=0`` skips the bootstrap intervals."""
     if not 0.0 < top_fraction <= 1.0:
@@ -593,5 +594,5 @@ def _boot_auc(s: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 __all__: Sequence[str] = ["MetricsError", "ProxyData", "ProxyMetrics", "collect", "collect_all", "combine_ranks",
-                          "evaluate", "evaluate_data", "gate_order", "gate_passes", "gate_threshold", "results_to_dict",
+                          "metrics_for", "proxy_metrics", "gate_order", "gate_passes", "gate_threshold", "results_to_dict",
                           "targets_from_architectures"]

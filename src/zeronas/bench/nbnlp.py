@@ -221,11 +221,18 @@ class Benchmark:
         return min(finite, key=lambda a: a.mean_test_loss)  # type: ignore[arg-type,return-value]
 
     def median_ppl(self) -> float:
-        """Median test perplexity over the architectures that did not diverge."""
-        ppls = [a.test_ppl for a in self.finite()]
-        if not ppls:
+        """Median test perplexity over the architectures that did not diverge (see :func:`median_ppl`)."""
+        median = median_ppl(self._archs)
+        if median is None:
             raise ValueError(f"{self.source}: every architecture diverged")
-        return float(statistics.median(ppls))  # type: ignore[type-var]
+        return median
+
+
+def median_ppl(archs: Iterable[Architecture]) -> float | None:
+    """The one median of perplexities: over the architectures that did not diverge, the mean of the middle two
+    for an even count; None when every one diverged."""
+    ppls = [a.test_ppl for a in archs if a.test_ppl is not None]
+    return float(statistics.median(ppls)) if ppls else None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -359,4 +366,4 @@ def load_recipe_list() -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-__all__: Sequence[str] = ["Architecture", "Benchmark", "BenchmarkError", "Run", "load_recipe_list"]
+__all__: Sequence[str] = ["Architecture", "Benchmark", "BenchmarkError", "Run", "load_recipe_list", "median_ppl"]

@@ -64,7 +64,7 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
                                                                help="A user CSV instead of the bundled data."),
                    as_json: bool = typer.Option(False, "--json")) -> None:
     """Summarise the ground truth: architectures, runs, divergence, best and median perplexity."""
-    from zeronas.bench.nbnlp import Benchmark, BenchmarkError
+    from zeronas.bench.nbnlp import Benchmark, BenchmarkError, median_ppl
 
     try:
         bench = Benchmark.from_csv(ground_truth) if ground_truth else Benchmark.nbnlp()
@@ -79,7 +79,7 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
         "recipes": len({s for a in archs for s in a.arch_sha1s}),
         "diverged_architectures": sum(a.diverged for a in archs),
         "best_test_ppl": finite[0] if finite else None,
-        "median_test_ppl": finite[len(finite) // 2] if finite else None,
+        "median_test_ppl": median_ppl(archs),
     }
     if as_json:
         print(json.dumps(info))

@@ -30,15 +30,15 @@ def _labelled(ground_truth: str, labels: Optional[int], seed: int, proxies: Opti
               config: Any, store: str, score: bool, workers: Optional[int], timeout: Optional[float],
               quiet: bool):
     from zeronas.evaluate import load_ground_truth
-    from zeronas.predict.data import (check_proxies, default_feature_proxies, labelled_data, labelled_sample,
-                                      score_and_read)
+    from zeronas.predict.data import check_proxies, default_feature_proxies, labelled_data, labelled_sample
     from zeronas.proxies.registry import parse_proxy_list
+    from zeronas.run import score_and_read
 
     names = check_proxies(parse_proxy_list(proxies) if proxies else default_feature_proxies())
     bench = load_ground_truth(ground_truth)
     archs = labelled_sample(bench, labels, seed)
-    scores = score_and_read(archs, names, config, store, score=score, workers=workers, timeout_s=timeout,
-                            progress=not quiet)
+    _, scores = score_and_read(archs, names, config, store, score=score, workers=workers, timeout_s=timeout,
+                               progress=not quiet)
     return names, labelled_data(archs, scores, names, structure), scores
 
 
@@ -208,7 +208,8 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
     import math
 
     from zeronas.bench.resolve import resolve_cell
-    from zeronas.predict.data import predict_cells, score_and_read
+    from zeronas.predict.data import predict_cells
+    from zeronas.run import score_and_read
     from zeronas.predict.model import load_predictor
     from zeronas.proxies import ScoringConfig
 
@@ -218,8 +219,8 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
         if config.config_hash() != model.config_hash:
             raise ValueError(f"{model_path}: its scoring config does not match its config hash")
         cells = [resolve_cell(s) for s in specs]
-        table = score_and_read(cells, model.proxies, config, store, workers=workers, timeout_s=timeout,
-                               progress=not quiet)
+        _, table = score_and_read(cells, model.proxies, config, store, workers=workers, timeout_s=timeout,
+                                  progress=not quiet)
         scores = [table[c.canonical_id] for c in cells]
         pred, complete = predict_cells(model, cells, scores)
     except _errors() as exc:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from zeronas.cli._common import CORPUS_HELP, fail, out, scoring_config
+from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
 from zeronas.store import DEFAULT_STORE
 
 
@@ -19,10 +19,12 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                                                    help="A proxy, a rank combination a+b or a gated spec rank!gate "
                                                         "(default: the recommended method, the search module's "
                                                         "DEFAULT_PROXY; prune: ntk_cond+linear_regions)."),
-               guard: Optional[str] = typer.Option(None, "--guard", "-g",
-                                                   help="Comma-separated guard proxies: a cell whose guard score "
-                                                        "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
-                                                        "that overflow untrained mostly diverge in training)."),
+               gate: Optional[str] = typer.Option(None, "--gate", "-g",
+                                                  help="Comma-separated gate proxies: a cell whose gate score "
+                                                       "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
+                                                       "that overflow untrained mostly diverge in training)."),
+               guard: Optional[str] = typer.Option(None, "--guard", hidden=True,
+                                                   help="Deprecated name of --gate."),
                predictor: Optional[Path] = typer.Option(None, "--predictor",
                                                         help="Rank by a model of `zeronas predict fit` instead of "
                                                              "a proxy (random and evolution)."),
@@ -71,17 +73,21 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
 
     from zeronas.proxies.registry import parse_proxy_list
 
-    try:
-        guards = parse_proxy_list(guard) if guard is not None else []
-    except KeyError as exc:
-        raise fail(f"--guard: {str(exc).strip(chr(34))}")
+    if guard is not None:
+        err.print("--guard is deprecated: use --gate", highlight=False, markup=False)
+    gates = []
+    for option, value in (("--gate", gate), ("--guard", guard)):
+        try:
+            gates += parse_proxy_list(value) if value is not None else []
+        except KeyError as exc:
+            raise fail(f"{option}: {str(exc).strip(chr(34))}")
     if top < 0:
         raise fail(f"--top must be 0 or more, got {top}")
     if proxy is not None and not proxy.strip():
         raise fail("--proxy: no proxy named")
     try:
         with bar:
-            result = run_search(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
+            result = run_search(space=space, proxy=proxy, gates=gates, algorithm=algorithm, budget=budget,
                                 time_budget=time_budget, seed=seed, store=store, benchmark=benchmark,
                                 workers=workers, timeout_s=timeout, config=config, progress=progress,
                                 predictor=predictor)

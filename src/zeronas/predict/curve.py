@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from zeronas.metrics import ProxyData, collect, evaluate_data
+from zeronas.metrics import ProxyData, collect, proxy_metrics
 from zeronas.predict.data import LabelledData, seeded_split
 from zeronas.predict.model import MIN_TRAINED, Predictor, TreeParams
 from zeronas.core.score import Score
@@ -86,7 +86,7 @@ def held_out_figures(score: np.ndarray, p_diverge: np.ndarray | None, losses: Se
     predicted quality alone (the loss prediction), whose tau is reported as ``kendall_tau_quality``."""
     out = _figures(_data("predictor", score, losses), p_diverge)
     if quality is not None:
-        q = evaluate_data(_data("quality", quality, losses), n_boot=0)
+        q = proxy_metrics(_data("quality", quality, losses), n_boot=0)
         out.update(kendall_tau_quality=q.kendall_tau, tau_top10_quality=q.tau_top10)
     return out
 
@@ -97,7 +97,7 @@ def _data(name: str, values: np.ndarray, losses: Sequence[float | None]) -> Prox
 
 
 def _figures(data: ProxyData, p_diverge: np.ndarray | None) -> dict[str, Any]:
-    m = evaluate_data(data, n_boot=0)
+    m = proxy_metrics(data, n_boot=0)
     losses = data.losses
     finite = np.sort([x for x in losses if x is not None])
     pick = m.top1_ppl
@@ -107,7 +107,7 @@ def _figures(data: ProxyData, p_diverge: np.ndarray | None) -> dict[str, Any]:
         pct = float(np.searchsorted(finite, math.log(pick), side="left") / len(finite))
     auc_p = None
     if p_diverge is not None:
-        auc_p = evaluate_data(ProxyData.from_values("p", [float(1 - p) for p in p_diverge], list(losses),
+        auc_p = proxy_metrics(ProxyData.from_values("p", [float(1 - p) for p in p_diverge], list(losses),
                                                     higher_is_better=True), n_boot=0).divergence_auc
     return {"kendall_tau": m.kendall_tau, "tau_top10": m.tau_top10, "divergence_auc": m.divergence_auc,
             "auc_p_diverge": auc_p, "top1_ppl": pick if pick is not None and math.isfinite(pick) else None,
