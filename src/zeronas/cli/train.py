@@ -16,7 +16,8 @@ from zeronas.cli._common import fail, out
 def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a named cell, or a benchmark id."),
               epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (protocol default: 50)."),
               steps: Optional[int] = typer.Option(None, "--steps", help="Stop after this many optimizer steps."),
-              quick: bool = typer.Option(False, "--quick", help="Tiny model, few steps: a smoke test."),
+              quick: bool = typer.Option(False, "--quick", help="Tiny model, 20 steps (unless --epochs or --steps "
+                                                                "says how long): a smoke test."),
               seed: int = typer.Option(0, "--seed"),
               checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
                                                         help="Folder for checkpoints; an existing one is resumed."),
@@ -35,6 +36,8 @@ def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a
         check_device(device)
         cell = resolve_cell(spec)
         changes = {k: v for k, v in {"epochs": epochs, "max_steps": steps}.items() if v is not None}
+        if quick and epochs is not None and steps is None:
+            changes["max_steps"] = None  # --epochs says how long (e.g. continuing `zeronas refine --quick`)
         config = (TrainConfig.quick(seed=seed, device=device, **changes) if quick
                   else TrainConfig(seed=seed, device=device, **changes))
         corpus = load_corpus(corpus_dir) if corpus_dir else None
