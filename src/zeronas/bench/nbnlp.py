@@ -241,21 +241,7 @@ def median_ppl(archs: Iterable[Architecture]) -> float | None:
 
 def _read_runs(stream: TextIO, source: str) -> list[tuple[Cell, Run]]:
     reader = csv.reader(stream)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise BenchmarkError(f"{source}: line {reader.line_num}: malformed CSV: {exc}") from None
-    if header is None:
-        raise BenchmarkError(f"{source}: empty file; expected a header with the columns "
-                             f"{', '.join(REQUIRED_COLUMNS)}")
-    header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise BenchmarkError(f"{source}: line 1: duplicate column(s) {', '.join(map(repr, dupes))}")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise BenchmarkError(f"{source}: line 1: missing column(s) {', '.join(map(repr, missing))}; "
-                             f"the header is {', '.join(map(repr, header))}")
+    header = _read_header(reader, source)
     col = {name: i for i, name in enumerate(header)}
     cells: dict[str, Cell] = {}  # recipe text -> cell, so repeated rows are parsed once
     runs: list[tuple[Cell, Run]] = []
@@ -273,24 +259,9 @@ def _read_runs(stream: TextIO, source: str) -> list[tuple[Cell, Run]]:
         if len(row) != len(header):
             raise BenchmarkError(f"{where}: {len(row)} fields, but the header has {len(header)}")
         text = row[col["recipe"]].strip()
-        cell = cells.get(text)
-        if cell is None:
-            if not text:
-                raise BenchmarkError(f"{where}: empty 'recipe'")
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise BenchmarkError(f"{where}: bad JSON in column 'recipe': {exc.msg} "
-                                     f"at character {exc.pos + 1}") from None
-            except RecursionError:
-                raise BenchmarkError(f"{where}: the JSON in column 'recipe' is nested too deeply to be a cell") \
-                    from None
-            try:
-                cell = parse_recipe(text, source="invalid recipe")
-                cell.canonical_id  # noqa: B018 - compute now so an error names this line
-            except RecipeError as exc:
-                raise BenchmarkError(f"{where}: {exc}") from None
-            cells[text] = cell
+        if text not in cells:
+            cells[text] = _row_cell(text, where)
+        cell = cells[text]
         loss = _parse_loss(row[col["test_loss"]], where)
         if "arch_sha1" in col:
             given = row[col["arch_sha1"]].strip().lower()
@@ -303,6 +274,43 @@ def _read_runs(stream: TextIO, source: str) -> list[tuple[Cell, Run]]:
     if not runs:
         raise BenchmarkError(f"{source}: no data rows after the header")
     return runs
+
+
+def _read_header(reader: Any, source: str) -> list[str]:
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise BenchmarkError(f"{source}: line {reader.line_num}: malformed CSV: {exc}") from None
+    if header is None:
+        raise BenchmarkError(f"{source}: empty file; expected a header with the columns "
+                             f"{', '.join(REQUIRED_COLUMNS)}")
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise BenchmarkError(f"{source}: line 1: duplicate column(s) {', '.join(map(repr, dupes))}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise BenchmarkError(f"{source}: line 1: missing column(s) {', '.join(map(repr, missing))}; "
+                             f"the header is {', '.join(map(repr, header))}")
+    return header
+
+
+def _row_cell(text: str, where: str) -> Cell:
+    """The cell of a row's ``recipe`` column, its canonical id computed now so that an error names the line."""
+    if not text:
+        raise BenchmarkError(f"{where}: empty 'recipe'")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{where}: bad JSON in column 'recipe': {exc.msg} at character {exc.pos + 1}") from None
+    except RecursionError:
+        raise BenchmarkError(f"{where}: the JSON in column 'recipe' is nested too deeply to be a cell") from None
+    try:
+        cell = parse_recipe(text, source="invalid recipe")
+        cell.canonical_id  # noqa: B018 - compute now so an error names this line
+    except RecipeError as exc:
+        raise BenchmarkError(f"{where}: {exc}") from None
+    return cell
 
 
 def _parse_loss(text: str, where: str) -> float | None:

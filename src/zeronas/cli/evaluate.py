@@ -48,31 +48,42 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
 ) -> None:
     """Score the missing cells, then rank-correlate every proxy (and combination) with trained perplexity."""
-    from zeronas.bench.nbnlp import BenchmarkError
-    from zeronas.evaluate import run_evaluation
     from zeronas.core.spec import SpecError
-    from zeronas.metrics import MetricsError
     from zeronas.proxies.registry import parse_specs
-    from zeronas.predict.model import PredictorError
-    from zeronas.report import ReportError, format_table, rich_table
-    from zeronas.run.executor import ExecutorError
-    from zeronas.core.config import ConfigError
-    from zeronas.store import StoreError
 
     try:
         names = parse_specs(proxies) if proxies is not None else None
     except SpecError as exc:
         raise fail(f"--proxies: {exc} (leave the option out to evaluate every registered proxy)")
+    evaluation = _run(ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
+                      workers=workers, timeout_s=timeout,
+                      config=scoring_config(seed, device, batch_size, seq_len, config_file, corpus),
+                      executor=executor, ray_address=address, progress=not quiet, score=not no_score,
+                      report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
+    _print(evaluation, as_json, report)
+
+
+def _run(**options):
+    """:func:`zeronas.evaluate.run_evaluation`, its errors as one-line failures."""
+    from zeronas.bench.nbnlp import BenchmarkError
+    from zeronas.core.config import ConfigError
+    from zeronas.evaluate import run_evaluation
+    from zeronas.metrics import MetricsError
+    from zeronas.predict.model import PredictorError
+    from zeronas.report import ReportError
+    from zeronas.run.executor import ExecutorError
+    from zeronas.store import StoreError
+
     try:
-        evaluation = run_evaluation(
-            ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
-            workers=workers, timeout_s=timeout,
-            config=scoring_config(seed, device, batch_size, seq_len, config_file, corpus),
-            executor=executor, ray_address=address, progress=not quiet, score=not no_score,
-            report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
+        return run_evaluation(**options)
     except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, ConfigError, ReportError,
             KeyError, FileNotFoundError) as exc:
         raise fail(str(exc).strip('"'))
+
+
+def _print(evaluation, as_json: bool, report: Optional[Path]) -> None:
+    from zeronas.report import format_table, rich_table
+
     in_sample = evaluation.meta.get("predictor_in_sample", 0)
     if in_sample:
         err.print(f"note: {in_sample} of the {evaluation.meta['n_archs']} cells were in the predictor's fitted "

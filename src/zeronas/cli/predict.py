@@ -141,47 +141,46 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """The learning curve: tau, tau within the best 10%, top-1 pick and divergence AUC against the number of
     labelled cells, each measured on the cells outside the fitted sample."""
-    from zeronas.progress import ProgressBar
+    from zeronas.predict.curve import FOLDS, curve_methods, parse_labels
+    from zeronas.predict.data import resolve_prior
     from zeronas.proxies.registry import parse_specs
-    from zeronas.predict.curve import FOLDS, baseline_figures, learning_curve, parse_labels
-    from zeronas.predict.curve_report import text_table, write_curve
-    from zeronas.predict.model import OBJECTIVES
 
     config = _config(config_file, device)
     try:
-        label_list = parse_labels(labels)
-        objs = [o.strip() for o in objectives.split(",") if o.strip()]
-        bad = [o for o in objs if o not in OBJECTIVES]
-        if bad or not objs:
-            raise ValueError(f"--objectives: unknown {bad[0]!r} (known: {', '.join(OBJECTIVES)})" if bad
-                             else "--objectives: none given")
-        if repeats < 1:
+        label_list, objs = parse_labels(labels), _objectives(objectives)
+        if repeats < 1:  # checked before any scoring
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
         base_specs = parse_specs(baselines) if baselines.strip() else []
         names, data, scores = _labelled(ground_truth, None, seed, proxies, structure, config, store, not no_score,
                                         workers, timeout, quiet)
-        from zeronas.predict.data import resolve_prior
-
         prior_name, prior_hib = resolve_prior(prior, names)
-        methods: dict[str, list[dict[str, Any]]] = {}
-        for obj in objs:
-            with ProgressBar(f"fitting {obj}", enabled=not quiet, transient=True) as bar:
-                points = learning_curve(data, names, labels=label_list, repeats=repeats, seed=seed, objective=obj,
-                                        structure=structure, prior=prior_name, prior_higher_is_better=prior_hib,
-                                        progress=lambda d, t, bar=bar: bar.update(completed=d, total=t))
-                methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
-        for spec in base_specs:
-            pts = baseline_figures(spec, data, scores, labels=label_list, repeats=repeats, seed=seed)
-            for p, lab in zip(pts, label_list):
-                p["n_train"] = methods[next(iter(methods))][label_list.index(lab)]["n_train"]
-            methods[spec] = pts
+        methods = curve_methods(data, names, scores, labels=label_list, objectives=objs, baselines=base_specs,
+                                repeats=repeats, seed=seed, structure=structure, prior=prior_name,
+                                prior_higher_is_better=prior_hib, progress=not quiet)
     except _errors() as exc:
         raise fail(str(exc).strip('"'))
     curve = {"command": "zeronas " + " ".join(sys.argv[1:]), "ground_truth": ground_truth,
              "n_cells": len(data.archs), "n_diverged": sum(x is None for x in data.losses),
              "config_hash": config.config_hash(), "config": config.to_dict(), "features": names,
-             "structure": structure, "prior": prior_name, "repeats": repeats, "folds": FOLDS, "seed": seed, "baselines": base_specs,
-             "methods": methods}
+             "structure": structure, "prior": prior_name, "repeats": repeats, "folds": FOLDS, "seed": seed,
+             "baselines": base_specs, "methods": methods}
+    _print_curve(curve, out_dir, as_json)
+
+
+def _objectives(text: str) -> list[str]:
+    from zeronas.predict.model import OBJECTIVES
+
+    objs = [o.strip() for o in text.split(",") if o.strip()]
+    bad = [o for o in objs if o not in OBJECTIVES]
+    if bad or not objs:
+        raise ValueError(f"--objectives: unknown {bad[0]!r} (known: {', '.join(OBJECTIVES)})" if bad
+                         else "--objectives: none given")
+    return objs
+
+
+def _print_curve(curve: dict[str, Any], out_dir: Optional[Path], as_json: bool) -> None:
+    from zeronas.predict.curve_report import text_table, write_curve
+
     if out_dir is not None:
         try:
             write_curve(out_dir, curve)

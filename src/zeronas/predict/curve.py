@@ -179,6 +179,32 @@ def baseline_figures(spec: str, data: LabelledData, scores: Mapping[str, Mapping
     return out
 
 
+def curve_methods(data: LabelledData, proxies: Sequence[str], scores: Mapping[str, Mapping[str, Score]], *,
+                  labels: Sequence[int | str], objectives: Sequence[str], baselines: Sequence[str] = (),
+                  repeats: int = 5, seed: int = 0, structure: bool = True, prior: str | None = None,
+                  prior_higher_is_better: bool = True, progress: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the curve table: ``predictor (OBJECTIVE)`` for each objective (:func:`learning_curve`, with a
+    progress bar on stderr when ``progress``), then each label-free spec of ``baselines`` on the same held-out
+    cells (:func:`baseline_figures`, its points labelled with the predictor's training sizes)."""
+    from zeronas.progress import ProgressBar
+
+    if repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for obj in objectives:
+        with ProgressBar(f"fitting {obj}", enabled=progress, transient=True) as bar:
+            points = learning_curve(data, proxies, labels=labels, repeats=repeats, seed=seed, objective=obj,
+                                    structure=structure, prior=prior, prior_higher_is_better=prior_higher_is_better,
+                                    progress=lambda d, t, bar=bar: bar.update(completed=d, total=t))
+        methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
+    for spec in baselines:
+        pts = baseline_figures(spec, data, scores, labels=labels, repeats=repeats, seed=seed)
+        for p, lab in zip(pts, labels):
+            p["n_train"] = methods[next(iter(methods))][list(labels).index(lab)]["n_train"]
+        methods[spec] = pts
+    return methods
+
+
 def _mean(values: Sequence[Any]) -> float | None:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.mean(vals)) if vals else None
