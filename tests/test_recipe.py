@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import zeronas
-from zeronas.cells.nbnlp import sample_recipe
+from zeronas.cells.nbnlp_space import sample_recipe
 from zeronas.cells.ops import OPS
 from zeronas.cells.recipe import (
     MAX_TIE_COMBINATIONS,

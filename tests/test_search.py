@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.cells.darts import DartsSpace, darts_cell
 from zeronas.cells.enas import EnasSpace, enas_cell
-from zeronas.cells.nbnlp import satisfies_sanity
+from zeronas.cells.nbnlp_space import satisfies_sanity
 from zeronas.cells.recipe import parse_recipe
 from zeronas.cells.reference import reference_cell
 from zeronas.cells.spaces import SPACES, get_space, register_space

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import zeronas
-from zeronas.cells import nbnlp
-from zeronas.cells.nbnlp import (
+from zeronas.cells import nbnlp_space as nbnlp
+from zeronas.cells.nbnlp_space import (
     ACTIVATIONS,
     NBNLPSpace,
     follows_generator_rules,

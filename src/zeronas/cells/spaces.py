@@ -3,7 +3,7 @@
 A search space knows how to draw a random cell and how to step from a cell to a neighbouring one; that is
 all a training-free search (random search, evolution, local search) needs. Spaces register themselves by
 name; the built-in ones are imported on first lookup, so ``get_space("nb-nlp")`` works without importing
-:mod:`zeronas.cells.nbnlp` first. Spaces of plugins are registered when the entry points load the plugins
+:mod:`zeronas.cells.nbnlp_space` first. Spaces of plugins are registered when the entry points load the plugins
 (:func:`zeronas.plugins.load_plugins`), after the built-ins. Tests register spaces for a while with
 ``with SPACES.scoped(): ...``.
 """
@@ -23,7 +23,7 @@ from zeronas.core.registry import Registry
 __all__ = ["SPACES", "SearchSpace", "register_space", "get_space", "list_spaces"]
 
 # name -> module that registers it when imported
-_BUILTIN_SPACES: dict[str, str] = {"nb-nlp": "zeronas.cells.nbnlp", "enas": "zeronas.cells.enas",
+_BUILTIN_SPACES: dict[str, str] = {"nb-nlp": "zeronas.cells.nbnlp_space", "enas": "zeronas.cells.enas",
                                     "darts": "zeronas.cells.darts"}
 
 
