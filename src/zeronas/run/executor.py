@@ -421,7 +421,11 @@ class _Slots:
 def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
            on_done: Callable[[_Task, dict[str, Score], bool], None]) -> None:
     """Hand tasks to slots one at a time, enforce the per-cell limit, and report each finished task. Starts the
-    slots the tasks need that are not already running; leaves the running ones running."""
+    slots the tasks need that are not already running; leaves the running ones running.
+
+    Longer than 60 lines on purpose: it is one event loop (start, submit, wait, handle each kind of event,
+    enforce the limit) that reads top to bottom; split up, its state (pending, busy, idle, starting) would have
+    to travel through every piece."""
     pending = deque(tasks)
     busy: dict[int, tuple[_Task, float]] = {}
     idle, starting = slots.idle, slots.starting
