@@ -24,7 +24,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                                                        "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
                                                        "that overflow untrained mostly diverge in training)."),
                guard: Optional[str] = typer.Option(None, "--guard", hidden=True,
-                                                   help="Deprecated name of --gate."),
+                                                   help="The former name of --gate."),
                predictor: Optional[Path] = typer.Option(None, "--predictor",
                                                         help="Rank by a model of `zeronas predict fit` instead of "
                                                              "a proxy (random and evolution)."),
