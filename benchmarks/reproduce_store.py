@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    with open_store(args.store) as store:
+    with open_store(args.store, read_only=True) as store:
         configs = store.configs()
         if args.config_hash is None and len(configs) != 1:
             ap.error(f"the store holds {len(configs)} configs ({', '.join(configs)}): name one with --config-hash")
