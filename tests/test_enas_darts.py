@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from zeronas.bench.nbnlp import load_recipe_list
-from zeronas.cells import darts, enas, nbnlp
+from zeronas.cells import darts, enas
+from zeronas.cells import nbnlp_space as nbnlp
 from zeronas.cells.named import get_named_cell, list_named_cells
 from zeronas.cells.ops import OPS
 from zeronas.cells.recipe import Cell, parse_recipe

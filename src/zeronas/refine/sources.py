@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
-from zeronas.cells.resolve import resolve_cell
+from zeronas.bench.resolve import resolve_cell
 from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
 from zeronas.refine.state import Candidate
 
