@@ -75,6 +75,7 @@ def test_cli_reference_covers_every_command_and_option():
 
 def test_roles_hook_shows_sphinx_roles_as_code():
     hook = _hook("rst_roles")
-    html = "a :class:<code>~zeronas.core.spec.SpecError</code> and :func:<code>zeronas.run.score_many</code>, :x:<code>y</code>"
+    html = ("a :class:<code>~zeronas.core.spec.SpecError</code> and :func:<code>zeronas.run.score_many</code>, "
+            ":x:<code>y</code>")
     assert hook.on_page_content(html, None, None, None) == \
         "a <code>SpecError</code> and <code>zeronas.run.score_many</code>, :x:<code>y</code>"

@@ -203,7 +203,7 @@ def test_bad_input_is_one_line_and_exit_2(corpus_dir, tmp_path, extra, cells, me
 def test_bad_corpus_and_store_are_one_line_errors(corpus_dir, tmp_path):
     base = ["refine", "rnn", "--quick", "--rungs", RUNGS, "--checkpoint", str(tmp_path / "run"), "-q"]
     assert "training split is not bundled" in one_line_error(runner.invoke(app, base + ["--corpus", "wikitext-2"]))
-    assert "not a directory" in one_line_error(runner.invoke(app, base + ["--corpus", str(tmp_path / "none")]))
+    assert "no such file or folder" in one_line_error(runner.invoke(app, base + ["--corpus", str(tmp_path / "none")]))
     store = f"sqlite:///{tmp_path / 'empty.db'}"
     open_store(store).close()
     line = one_line_error(runner.invoke(app, ["refine", "--from-store", "3", "--store", store, "--quick",

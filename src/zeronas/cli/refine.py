@@ -70,8 +70,9 @@ def refine_cmd(cells: Optional[List[str]] = typer.Argument(None, help="Candidate
                                                           "ScoringConfig the store's scores were computed under."),
                rungs: str = RUNGS, eta: int = ETA, unit: str = UNIT, seed: int = typer.Option(0, "--seed"),
                device: str = DEVICE, checkpoint: Path = CHECKPOINT,
-               corpus: Optional[str] = typer.Option(None, "--corpus", help="Training corpus: ptb (default) or a "
-                                                    "folder with train.txt/valid.txt/test.txt; also the probe "
+               corpus: Optional[str] = typer.Option(None, "--corpus", help="Training corpus: ptb (default), a "
+                                                    "folder with train.txt/valid.txt/test.txt, or one text file "
+                                                    "(cut by lines 80/10/10, as zeronas train); also the probe "
                                                     "corpus of --from-store's scores."),
                epochs: int = EPOCHS, quick: bool = QUICK,
                checkpoint_every: int = typer.Option(0, "--checkpoint-every", help="Also checkpoint every N steps "
@@ -128,14 +129,10 @@ def _train_config(opts: RefineOptions):
 
 
 def _training_corpus(name: Optional[str]):
-    from zeronas.data.corpus import CorpusError, load_corpus, load_ptb
+    """The training corpus as ``zeronas train`` takes it: ptb, a folder, or one text file cut 80/10/10."""
+    from zeronas.data.corpus import load_training_corpus
 
-    if name is None or name == "ptb":
-        return load_ptb()
-    if name == "wikitext-2":
-        raise CorpusError("--corpus wikitext-2: its training split is not bundled; pass a folder with "
-                          "train.txt/valid.txt/test.txt")
-    return load_corpus(name)
+    return load_training_corpus(name or "ptb")
 
 
 def run_refine(candidates: list, opts: RefineOptions) -> None:

@@ -220,7 +220,11 @@ class Halving:
 
     @property
     def name(self) -> str:
-        return self.label or f"{self.shortlist.name}+halving({self.schedule.describe()})"
+        return self.label or self.description
+
+    @property
+    def description(self) -> str:
+        return f"{self.shortlist.name}+halving({self.schedule.describe()})"
 
     @property
     def specs(self) -> tuple[str, ...]:
@@ -244,7 +248,11 @@ class FullTraining:
 
     @property
     def name(self) -> str:
-        return self.label or f"{self.shortlist.name}+full-training"
+        return self.label or self.description
+
+    @property
+    def description(self) -> str:
+        return f"{self.shortlist.name}+full-training"
 
     @property
     def specs(self) -> tuple[str, ...]:
@@ -268,7 +276,11 @@ class TrainingFreeTop1:
 
     @property
     def name(self) -> str:
-        return self.label or f"top1[{self.spec}]"
+        return self.label or self.description
+
+    @property
+    def description(self) -> str:
+        return f"top1[{self.spec}]"
 
     @property
     def specs(self) -> tuple[str, ...]:
@@ -292,6 +304,10 @@ class Oracle:
         return self.label
 
     @property
+    def description(self) -> str:
+        return "the pool's best trained cell (every cell trained to the end)"
+
+    @property
     def specs(self) -> tuple[str, ...]:
         return ()
 
@@ -304,9 +320,46 @@ class Oracle:
         return Outcome(pick, float(final * len(cells)), math.fsum(c.seconds_to(final) for c in cells), tuple(cells))
 
 
+#: The default shortlist policy (chosen by ``benchmarks/refine_study.py``; docs/findings.md, "Refine"): the
+#: ``DEFAULT_K`` best cells of the pool by the recommended method, trained under successive halving with
+#: ``DEFAULT_RUNGS`` (epochs) and ``DEFAULT_ETA``.
+DEFAULT_K = 19
+DEFAULT_RUNGS: tuple[float, ...] = (2.0, 6.0)
+DEFAULT_ETA = 3
+
+
+def default_schedule() -> Schedule:
+    return Schedule(DEFAULT_RUNGS, DEFAULT_ETA)
+
+
+def default_shortlist(k: int | None = None, spec: str = RECOMMENDED_METHOD) -> Shortlist:
+    """The shortlist of the default policy: the ``k`` (default ``DEFAULT_K``) best cells by ``spec``."""
+    return TopK(DEFAULT_K if k is None else k, spec)
+
+
+def standard_policies(k: int | None = None, schedule: Schedule | None = None,
+                      spec: str = RECOMMENDED_METHOD) -> list["Policy"]:
+    """The policies a replay reports, the default first: ``shortlist+halving`` (the default), ``training-free-top1``
+    (no training), ``random+halving`` (``k`` random cells, the same schedule), ``shortlist-full-training`` (the
+    default's shortlist, every cell trained to the end) and ``oracle``."""
+    shortlist = default_shortlist(k, spec)
+    schedule = schedule or default_schedule()
+    return [Halving(shortlist, schedule, label="shortlist+halving"),
+            TrainingFreeTop1(spec, label="training-free-top1"),
+            Halving(RandomK(shortlist.k), schedule, label="random+halving"),  # type: ignore[attr-defined]
+            FullTraining(shortlist, label="shortlist-full-training"),
+            Oracle()]
+
+
 class Policy(Protocol):
+    """A way from a pool to a pick: ``name`` keys it in reports, ``description`` says what it does, ``specs`` are
+    the proxy specs it ranks by (checked before a replay starts)."""
+
     @property
     def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     @property
     def specs(self) -> tuple[str, ...]: ...
@@ -315,5 +368,6 @@ class Policy(Protocol):
             rng: np.random.Generator) -> Outcome: ...
 
 
-__all__ = ["DiverseTopK", "FullTraining", "Halving", "Oracle", "Outcome", "Policy", "PolicyError", "RandomK",
+__all__ = ["DEFAULT_ETA", "DEFAULT_K", "DEFAULT_RUNGS", "default_schedule", "default_shortlist",
+           "standard_policies", "DiverseTopK", "FullTraining", "Halving", "Oracle", "Outcome", "Policy", "PolicyError", "RandomK",
            "Ranker", "Shortlist", "TopFractionK", "TopK", "TrainingFreeTop1", "TRAINABILITY_CHECK"]

@@ -18,12 +18,18 @@ import math
 import statistics
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from zeronas.core.config import ScoringConfig
+from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.refine.curves import CurveCell, CurveTable
-from zeronas.refine.policies import Outcome, Policy, PolicyError, Ranker
+from zeronas.refine.halving import Schedule
+from zeronas.refine.policies import Outcome, Policy, PolicyError, Ranker, standard_policies
+from zeronas.refine.scores import curve_scores, directions, spec_members
+from zeronas.store import ResultStore
 
 
 class ReplayError(ValueError):
@@ -143,12 +149,47 @@ def replay(table: CurveTable, policies: Sequence[Policy], ranker: Ranker, *, def
     summaries = {name: PolicySummary(name, tuple(o.pick.final_ppl if o.pick else math.inf for o in outs),
                                      tuple(o.epochs for o in outs), tuple(o.seconds for o in outs),
                                      best1, best5, ref_ppl) for name, outs in runs.items()}
-    meta = {"source": table.source, "repeats": repeats, "pool_fraction": pool_fraction, "seed": seed,
+    meta = {"source": table.source, "descriptions": {p.name: p.description for p in policies}, "repeats": repeats, "pool_fraction": pool_fraction, "seed": seed,
             "references": references, "n_candidates": len(candidates), "pool_size": len(pools[0]),
             "n_trained": sum(c.trained for c in candidates + refs), "best1_ppl": best1, "best5_ppl": best5,
             "final_epoch": table.final_epoch,
             **({"best_reference_ppl": _json_float(ref_ppl)} if ref_ppl is not None else {})}
     return ReplayReport(default, summaries, meta)
+
+
+def replay_curves(curves: "str | Path | CurveTable", store: "str | Path | ResultStore", config: ScoringConfig, *,
+                  k: int | None = None, schedule: Schedule | None = None, spec: str = RECOMMENDED_METHOD,
+                  policies: Sequence[Policy] | None = None, repeats: int = 300, pool_fraction: float = 0.8,
+                  seed: int = 0, references: bool = False, score: bool = True, workers: int | None = None,
+                  executor: str = "local", progress: bool = False) -> ReplayReport:
+    """What ``zeronas refine --replay CURVES`` runs: load the table, check the schedule against it, score the cells'
+    training-free proxies under ``config`` through ``store`` (only what it lacks; ``score=False``: nothing, missing
+    cells rank last), then replay ``policies`` (default: :func:`standard_policies` of ``k``, ``schedule`` and
+    ``spec``; the first is the default) over ``repeats`` pools. Every bad input raises a ``ValueError`` subclass
+    with a one-line message before anything is scored."""
+    table = curves if isinstance(curves, CurveTable) else CurveTable.load(curves)
+    pols = list(policies) if policies is not None else standard_policies(k, schedule, spec)
+    if not pols:
+        raise ReplayError("no policy to replay")
+    for p in pols:
+        if getattr(p, "schedule", None) is not None:
+            table.check_schedule(p.schedule)  # type: ignore[attr-defined]
+    draw_pools([c for c in table if not c.reference], repeats, pool_fraction, seed)  # checks the arguments
+    specs = list(dict.fromkeys(s for p in pols for s in p.specs))
+    for spec in specs:
+        try:
+            spec_members([spec])
+        except ValueError as exc:
+            raise ReplayError(f"spec {spec!r}: {exc}") from None
+    members = spec_members(specs)
+    try:
+        dirs = directions(members)
+    except KeyError as exc:
+        raise ReplayError(str(exc.args[0]) if exc.args else str(exc)) from None
+    scores = curve_scores(table.cells, specs, config, store, score=score, workers=workers, progress=progress,
+                          executor=executor)
+    return replay(table, pols, Ranker(scores, dirs), default=pols[0].name, repeats=repeats,
+                  pool_fraction=pool_fraction, seed=seed, references=references)
 
 
 def _json_float(x: float) -> float | str:

@@ -35,9 +35,11 @@ def directions(proxies: Iterable[str]) -> dict[str, bool]:
 
 def curve_scores(cells: Sequence[CurveCell], specs: Sequence[str], config: ScoringConfig,
                  store: str | Path | ResultStore, *, score: bool = True, workers: int | None = None,
-                 timeout_s: float | None = None, progress: bool = False) -> dict[str, dict[str, Score]]:
+                 timeout_s: float | None = None, progress: bool = False, executor: str = "local",
+                 ray_address: str | None = None) -> dict[str, dict[str, Score]]:
     """``{canonical_id: {proxy: Score}}`` for the cells and every proxy the specs need, under ``config``. With
-    ``score=False`` nothing is computed: cells the store lacks are missing (they rank last)."""
+    ``score=False`` nothing is computed: cells the store lacks are missing (they rank last). ``executor``,
+    ``ray_address``, ``workers``, ``timeout_s``: as :func:`zeronas.run.score_many`."""
     from zeronas.cells.recipe import Cell
     from zeronas.run.scoring import score_and_read
 
@@ -46,5 +48,5 @@ def curve_scores(cells: Sequence[CurveCell], specs: Sequence[str], config: Scori
         return {}
     todo = [Cell.from_recipe(json.loads(c.recipe_json), source=f"curve cell {c.label}") for c in cells]
     _, table = score_and_read(todo, members, config, store, score=score, workers=workers, timeout_s=timeout_s,
-                              progress=progress)
+                              progress=progress, executor=executor, ray_address=ray_address)
     return {cid: dict(row) for cid, row in table.items() if row}
