@@ -12,7 +12,8 @@ from rich.table import Table
 
 from zeronas.cells.recipe import RecipeError, load_cell
 from zeronas.bench.resolve import resolve_cell
-from zeronas.cli._common import CORPUS_HELP, fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
+from zeronas.cli._common import fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
+from zeronas.cli._options import BatchSize, Corpus, Device, Quiet, ScoringConfigFile, SeqLen
 
 cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)
 bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_is_help=True)
@@ -118,14 +119,10 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
                                                "proxies`."),
               seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weights, the probe batch and the "
                                                                       "noise (default 0, or the config file's)."),
-              device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda, cuda:1, ..."),
-              batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-              seq_len: Optional[int] = typer.Option(None, "--seq-len"),
-              config_file: Optional[Path] = typer.Option(None, "--scoring-config",
-                                                         help="JSON file of ScoringConfig fields."),
-              corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
+              device: Device = None, batch_size: BatchSize = None, seq_len: SeqLen = None,
+              config_file: ScoringConfigFile = None, corpus: Corpus = None,
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+              quiet: Quiet = False) -> None:
     """Score one cell with training-free proxies; each score comes with its status and seconds."""
     from zeronas.proxies import score_cell
 

@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 import typer
 
-from zeronas.cli._common import CORPUS_HELP, fail, out, scoring_config
+from zeronas.cli._common import fail, out, scoring_config
+from zeronas.cli._options import Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile, Store, Timeout, Workers
 from zeronas.store import DEFAULT_STORE
 
 predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
@@ -82,8 +83,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 @predict_app.command("fit")
-def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
-                                             help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,replica]"),
+def fit_cmd(ground_truth: GroundTruth = "nb-nlp",
             labels: Optional[int] = typer.Option(None, "--labels", help="Fit on a seeded sample of N labelled "
                                                                         "cells (default: all)."),
             seed: int = typer.Option(0, "--seed", help="Seed of the sample and of the trees."),
@@ -98,16 +98,11 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                      "from, or 'none' (default: hidden_cov, the recommended "
                                                      "method's ranking proxy, when it is a feature)."),
             out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o", help="Model file (JSON) to write."),
-            store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
-            workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-            timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit in seconds."),
-            config_file: Optional[Path] = typer.Option(None, "--scoring-config",
-                                                       help="JSON file of ScoringConfig fields."),
-            corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
-            device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the config's)."),
-            no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+            store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
+            config_file: ScoringConfigFile = None, corpus: Corpus = None, device: Device = None,
+            no_score: NoScore = False,
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object describing the fit."),
-            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+            quiet: Quiet = False) -> None:
     """Fit a predictor of test loss and of divergence on labelled cells; scores the store lacks are computed."""
     from zeronas.predict.data import resolve_prior
     from zeronas.predict.model import Predictor
@@ -140,8 +135,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
 
 
 @predict_app.command("curve")
-def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
-                                               help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,...]"),
+def curve_cmd(ground_truth: GroundTruth = "nb-nlp",
               labels: str = typer.Option("10,30,100,300,1000,all", "--labels",
                                          help="Numbers of labelled cells to fit on; 'all' = 5-fold CV."),
               repeats: int = typer.Option(5, "--repeats", help="Seeded samples per number of labels."),
@@ -159,16 +153,11 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                             help="Label-free specs measured on the same held-out cells."),
               out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
                                                      help="Write curve.json, curve.md and curve.png here."),
-              store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
-              workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-              timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
-              config_file: Optional[Path] = typer.Option(None, "--scoring-config",
-                                                         help="JSON file of ScoringConfig fields."),
-              corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
-              device: Optional[str] = typer.Option(None, "--device"),
-              no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+              store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
+              config_file: ScoringConfigFile = None, corpus: Corpus = None, device: Device = None,
+              no_score: NoScore = False,
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+              quiet: Quiet = False) -> None:
     """The learning curve: tau, tau within the best 10%, top-1 pick and divergence AUC against the number of
     labelled cells, each measured on the cells outside the fitted sample."""
     from zeronas.predict.curve import FOLDS, curve_methods, parse_labels
@@ -227,15 +216,13 @@ def _print_curve(curve: dict[str, Any], out_dir: Optional[Path], as_json: bool) 
 @predict_app.command("cell")
 def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeronas predict fit`."),
              specs: list[str] = typer.Argument(..., help="Cells: recipe files, rnn|lstm|gru, or benchmark ids."),
-             store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
-             workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-             timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
+             store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
              corpus: Optional[str] = typer.Option(None, "--corpus",
                                                   help="The corpus the predictor was fitted on, when it is your "
                                                        "own text (a folder or a file): its scores are under that "
                                                        "text's config."),
              as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
-             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+             quiet: Quiet = False) -> None:
     """Predict the test perplexity and the probability of divergence of cells (their feature proxies are scored
     with the model's scoring config if the store lacks them)."""
     import math

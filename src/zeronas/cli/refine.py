@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from zeronas.cli._common import err, fail, out
+from zeronas.cli._options import Quiet, Store
 from zeronas.store import DEFAULT_STORE
 
 DEFAULT_RUNGS = "1,3,9"
@@ -63,7 +64,7 @@ def refine_cmd(cells: Optional[List[str]] = typer.Argument(None, help="Candidate
                                                                       "inline recipes or benchmark ids."),
                from_store: Optional[int] = typer.Option(None, "--from-store", metavar="K",
                                                         help="Add the K best cells of --store under --proxy."),
-               store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL."),
+               store: Store = DEFAULT_STORE,
                proxy: Optional[str] = typer.Option(None, "--proxy", "-p", help="Spec ranking the store's cells "
                                                                                "(default: the recommended method)."),
                config_file: Optional[Path] = typer.Option(None, "--scoring-config", help="JSON file of the "
@@ -84,7 +85,7 @@ def refine_cmd(cells: Optional[List[str]] = typer.Argument(None, help="Candidate
                cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="Ray: CPUs a trial."),
                as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress on stderr)."),
                plot: Optional[Path] = typer.Option(None, "--plot", help="Write the curves to this PNG."),
-               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+               quiet: Quiet = False) -> None:
     """Train candidate cells under successive halving (validation perplexity at each rung, the worst dropped) and
     print the winner, a table and the command that continues the winner to full training."""
     opts = RefineOptions(rungs, eta, unit, seed, device, checkpoint, corpus, epochs, quick, checkpoint_every,

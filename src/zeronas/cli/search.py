@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.cli._common import err, fail, out, scoring_config
+from zeronas.cli._options import Corpus, Quiet, ScoringConfigFile, Store, Timeout, Workers
 from zeronas.store import DEFAULT_STORE
 
 #: Below this many cells a search warns that its pick is ordinary. Measured in benchmark mode with the default
@@ -49,24 +50,19 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                top: int = typer.Option(5, "--top", help="How many of the best cells to print."),
                seed: int = typer.Option(0, "--seed", help="Seed of the search's random choices (the scoring seed "
                                                           "is the scoring config's)."),
-               store: str = typer.Option(DEFAULT_STORE, "--store", help="Results store URL (shared "
-                                                                                 "with evaluate)."),
+               store: Store = DEFAULT_STORE,
                benchmark: Optional[bool] = typer.Option(None, "--benchmark/--no-benchmark",
                                                         help="Candidates are the bundled benchmark's cells "
                                                              "(default for nb-nlp; nb-nlp only)."),
-               workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-               timeout: Optional[float] = typer.Option(None, "--timeout", help="Per-cell limit in seconds."),
-               config_file: Optional[Path] = typer.Option(None, "--scoring-config",
-                                                          help="JSON file of ScoringConfig fields (default: the "
-                                                               "default config; prune: a small one)."),
-               corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
+               workers: Workers = None, timeout: Timeout = None, config_file: ScoringConfigFile = None,
+               corpus: Corpus = None,
                save_best: Optional[Path] = typer.Option(None, "--save-best", metavar="FILE",
                                                         help="Write the best cell's recipe to FILE (JSON), ready "
                                                              "for `zeronas train FILE`."),
                as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the search, its top "
                                                                   "cells, the saved file and the next step "
                                                                   "(progress still goes to stderr)."),
-               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+               quiet: Quiet = False) -> None:
     """Search a space for the cells the proxy ranks best; print the top cells (with their trained perplexity
     when they are benchmark cells), what the scores mean, and the next step. Scores go to the store: a re-run
     (same seed) resumes, scoring nothing twice."""
