@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from zeronas.cli._common import err, fail, out, scoring_config
-from zeronas.cli._options import BatchSize, Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile, SeqLen, Store, Timeout, Workers
+from zeronas.cli._options import (BatchSize, Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile, SeqLen,
+                                  Store, Timeout, Workers)
 from zeronas.store import DEFAULT_STORE
 
 
