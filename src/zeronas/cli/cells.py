@@ -13,7 +13,7 @@ from rich.table import Table
 from zeronas.cells.recipe import RecipeError, load_cell
 from zeronas.bench.resolve import resolve_cell
 from zeronas.cli._common import fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
-from zeronas.cli._options import BatchSize, Corpus, Device, Quiet, ScoringConfigFile, SeqLen
+from zeronas.cli._options import BatchSize, Corpus, Device, Quiet, ScoringConfigFile, ScoringSeed, SeqLen
 
 cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)
 bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_is_help=True)
@@ -117,8 +117,7 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
                                                "rank!gate (e.g. hidden_cov!state_escape, the recommended method: "
                                                "its value and whether the cell passes the gate); see `zeronas "
                                                "proxies`."),
-              seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weights, the probe batch and the "
-                                                                      "noise (default 0, or the config file's)."),
+              seed: ScoringSeed = None,
               device: Device = None, batch_size: BatchSize = None, seq_len: SeqLen = None,
               config_file: ScoringConfigFile = None, corpus: Corpus = None,
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

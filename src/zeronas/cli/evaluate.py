@@ -10,8 +10,8 @@ from typing import Optional
 import typer
 
 from zeronas.cli._common import err, fail, out, scoring_config
-from zeronas.cli._options import (BatchSize, Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile, SeqLen,
-                                  Store, Timeout, Workers)
+from zeronas.cli._options import (BatchSize, Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile,
+                                  ScoringSeed, SeqLen, Store, Timeout, Workers)
 from zeronas.store import DEFAULT_STORE
 
 
@@ -25,8 +25,7 @@ def evaluate_cmd(ground_truth: GroundTruth = "nb-nlp",
                  store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
                  executor: str = typer.Option("local", "--executor", help="local or ray."),
                  address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
-                 seed: Optional[int] = typer.Option(None, "--seed", help="Scoring seed (weights, probe batch, "
-                                                                         "noise; default 0, or the config file's)."),
+                 seed: ScoringSeed = None,
                  device: Device = None, batch_size: BatchSize = None, seq_len: SeqLen = None,
                  config_file: ScoringConfigFile = None, corpus: Corpus = None, no_score: NoScore = False,
                  predictor: Optional[Path] = typer.Option(None, "--predictor",
