@@ -102,10 +102,7 @@ def _done(proc: subprocess.Popen, timeout: float = 300) -> str:
 @pytest.fixture
 def isolated(monkeypatch):
     """The registries and the plugin state as they are now, restored after the test."""
-    monkeypatch.setattr(plugins, "_loaded", [])
-    monkeypatch.setattr(plugins, "_called", set())
-    monkeypatch.setattr(plugins, "_entry_points_loaded", False)
-    with registry.PROXIES.scoped(), spaces.SPACES.scoped():
+    with plugins.scoped(), registry.PROXIES.scoped(), spaces.SPACES.scoped():
         yield monkeypatch
     for name in (PROXY_MODULE, SPACE_MODULE, "zn_clash"):
         sys.modules.pop(name, None)

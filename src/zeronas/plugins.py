@@ -23,10 +23,11 @@ on every node of the cluster).
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from importlib.metadata import EntryPoint, entry_points
-from typing import Sequence
+from typing import Iterator, Sequence
 
-__all__ = ["GROUP", "PluginError", "load_plugins", "loaded_plugins", "import_plugins", "worker_imports"]
+__all__ = ["GROUP", "PluginError", "load_plugins", "loaded_plugins", "import_plugins", "scoped", "worker_imports"]
 
 GROUP = "zeronas.plugins"
 
@@ -116,6 +117,25 @@ def import_plugins(specs: Sequence[str]) -> None:
     :func:`loaded_plugins`: a worker's or a library call's imports stay that call's."""
     for spec in specs:
         _import(spec, f"plugin module {spec!r}")
+
+
+@contextmanager
+def scoped() -> Iterator[None]:
+    """For tests: what is loaded inside the ``with`` block (the entry points, ``--plugin`` modules, the record of
+    called attributes) is forgotten when it ends. The registries have their own scopes (``PROXIES.scoped()``...);
+    an imported module stays imported."""
+    global _entry_points_loaded
+    saved = (list(_loaded), set(_called), _entry_points_loaded)
+    _loaded.clear()
+    _called.clear()
+    _entry_points_loaded = False
+    try:
+        yield
+    finally:
+        _loaded[:] = saved[0]
+        _called.clear()
+        _called.update(saved[1])
+        _entry_points_loaded = saved[2]
 
 
 def worker_imports(extra: Sequence[str] = ()) -> tuple[str, ...]:
