@@ -14,6 +14,9 @@ from rich.table import Table
 from zeronas.cli._common import err, fail, out, scoring_config
 from zeronas.cli._options import Corpus, Quiet, ScoringConfigFile, Store, Timeout, Workers
 from zeronas.store import DEFAULT_STORE
+from zeronas.cli._refine_common import RefineOptions
+from zeronas.cli.refine import (CHECKPOINT, DEVICE, EPOCHS, ETA, QUICK, REFERENCES, RUNGS, UNIT, check_inputs,
+                                run_refine)
 
 #: Below this many cells a search warns that its pick is ordinary. Measured in benchmark mode with the default
 #: ranking (hidden_cov!state_escape), evolution, 20 seeds per budget (python benchmarks/search_quality.py --seeds 20
@@ -37,23 +40,19 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                                                   help="Comma-separated gate proxies: a cell whose gate score "
                                                        "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
                                                        "that overflow untrained mostly diverge in training)."),
-               guard: Optional[str] = typer.Option(None, "--guard", hidden=True,
-                                                   help="The former name of --gate."),
-               predictor: Optional[Path] = typer.Option(None, "--predictor",
-                                                        help="Rank by a model of `zeronas predict fit` instead of "
-                                                             "a proxy (random and evolution)."),
+               guard: Optional[str] = typer.Option(None, "--guard", hidden=True, help="The former name of --gate."),
+               predictor: Optional[Path] = typer.Option(None, "--predictor", help="Rank by a model of `zeronas "
+                                                        "predict fit` instead of a proxy (random and evolution)."),
                algorithm: str = typer.Option("evolution", "--algorithm", "-a", help="random, evolution or prune."),
                budget: Optional[int] = typer.Option(None, "--budget", help="Distinct cells to evaluate (default "
                                                                            "200; prune: trial networks, no limit)."),
-               time_budget: Optional[float] = typer.Option(None, "--time-budget",
-                                                           help="Seconds; checked between rounds."),
+               time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds, checked per round."),
                top: int = typer.Option(5, "--top", help="How many of the best cells to print."),
                seed: int = typer.Option(0, "--seed", help="Seed of the search's random choices (the scoring seed "
                                                           "is the scoring config's)."),
                store: Store = DEFAULT_STORE,
-               benchmark: Optional[bool] = typer.Option(None, "--benchmark/--no-benchmark",
-                                                        help="Candidates are the bundled benchmark's cells "
-                                                             "(default for nb-nlp; nb-nlp only)."),
+               benchmark: Optional[bool] = typer.Option(None, "--benchmark/--no-benchmark", help="Candidates are the "
+                                                        "bundled benchmark's cells (default for nb-nlp; nb-nlp only)."),
                workers: Workers = None, timeout: Timeout = None, config_file: ScoringConfigFile = None,
                corpus: Corpus = None,
                save_best: Optional[Path] = typer.Option(None, "--save-best", metavar="FILE",
@@ -62,28 +61,65 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the search, its top "
                                                                   "cells, the saved file and the next step "
                                                                   "(progress still goes to stderr)."),
-               quiet: Quiet = False) -> None:
+               quiet: Quiet = False,
+               refine: Optional[int] = typer.Option(None, "--refine", metavar="K",
+                                                    help="Then train K of the cells it scored (the default shortlist "
+                                                         "policy) under successive halving, as zeronas refine; the "
+                                                         "training corpus is --corpus when it is a file or folder, "
+                                                         "else PTB."),
+               rungs: Optional[str] = RUNGS, eta: Optional[int] = ETA, unit: str = UNIT,
+               refine_dir: Path = CHECKPOINT, epochs: int = EPOCHS, quick: bool = QUICK, device: str = DEVICE,
+               references: bool = REFERENCES) -> None:
     """Search a space for the cells the proxy ranks best; print the top cells (with their trained perplexity
     when they are benchmark cells), what the scores mean, and the next step. Scores go to the store: a re-run
-    (same seed) resumes, scoring nothing twice."""
+    (same seed) resumes, scoring nothing twice. With --refine K, then refine K of the cells it scored by training
+    (see zeronas refine)."""
     config = _config(config_file, corpus, algorithm)
     gates = _check_options(gate, guard, top, proxy, save_best)
+    opts = _refine_options(refine, RefineOptions(rungs, eta, unit, seed, device, refine_dir, None, epochs, quick,
+                                                 references=references, as_json=as_json, quiet=quiet), corpus)
     _warn_small_budget(algorithm, budget, time_budget)
     result = _run(space=space, proxy=proxy, gates=gates, algorithm=algorithm, budget=budget,
                   time_budget=time_budget, seed=seed, store=store, benchmark=benchmark, workers=workers,
                   timeout_s=timeout, config=config, predictor=predictor, quiet=quiet)
+    found = _answer(result, top, save_best, store, config_file, corpus, show=not as_json)
+    if opts is None or refine is None:
+        if as_json:
+            print(json.dumps(found))
+        return
+    from zeronas.refine.sources import from_search
+
+    run_refine(from_search(result, refine, seed), opts, wrap=(found, "refine") if as_json else None)
+
+
+def _answer(result: Any, top: int, save_best: Optional[Path], store: str, config_file: Optional[Path],
+            corpus: Optional[str], show: bool) -> dict[str, Any]:
+    """The search's answer (its top cells, the saved best cell, the next step) as one JSON-ready object; with
+    ``show``, also printed as a table and notes."""
     from zeronas.search import ground_truth_for
 
     rows = result.entries(top, ground_truth_for(result))
     if save_best is not None:
         _save_best(result, save_best)
     hint = next_step(result, save_best, store, config_file, corpus)
-    if as_json:
-        print(json.dumps({"search": result.summary(), "top": rows,
-                          "saved_best": str(save_best) if save_best is not None else None, "next": hint}))
-        return
-    _print_table(result, rows)
-    _print_notes(result, save_best, hint)
+    if show:
+        _print_table(result, rows)
+        _print_notes(result, save_best, hint)
+    return {"search": result.summary(), "top": rows, "saved_best": str(save_best) if save_best is not None else None,
+            "next": hint}
+
+
+def _refine_options(refine: Optional[int], opts: RefineOptions, corpus: Optional[str]) -> Optional[RefineOptions]:
+    """The refine step's options, every one checked before the search computes anything (None without
+    --refine). The training corpus is the search's --corpus when that is a file or a folder, else PTB."""
+    if refine is None:
+        return None
+    if refine < 1:
+        raise fail(f"--refine must be 1 or more, got {refine}")
+    if corpus is not None and Path(corpus).exists():
+        opts.corpus = corpus
+    check_inputs(opts)
+    return opts
 
 
 def _config(config_file: Optional[Path], corpus: Optional[str], algorithm: str) -> Any:
