@@ -366,7 +366,7 @@ def test_score_model_command_loads_a_factory_and_a_weights_only_checkpoint(tmp_p
     fresh = _cli(args, tmp_path, monkeypatch)
     loaded = _cli([*args, "--checkpoint", str(tmp_path / "ck.pt")], tmp_path, monkeypatch)
     assert fresh.exit_code == 0 and loaded.exit_code == 0, fresh.output + loaded.output
-    a, b = json.loads(fresh.output), json.loads(loaded.output)
+    a, b = json.loads(fresh.stdout), json.loads(loaded.stdout)
     assert a["scores"]["cell_depth"]["value"] == b["scores"]["cell_depth"]["value"] == 6  # the reference GRU
     assert a["scores"]["zen"]["value"] != b["scores"]["zen"]["value"]  # the checkpoint's weights were scored
     want = score_model(trained, ["zen"], config=TINY.with_(batch_size=3, seq_len=6))["zen"].value
