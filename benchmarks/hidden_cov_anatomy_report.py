@@ -16,8 +16,9 @@ from scipy import stats
 
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.core.spec import spec_proxies
-from zeronas.metrics import collect, evaluate_data, targets_from_architectures
+from zeronas.metrics import collect, proxy_metrics, targets_from_architectures
 from zeronas.proxies import ScoringConfig
+from zeronas.proxies.registry import proxy_revisions
 from zeronas.proxies.runner import score_cell
 from zeronas.store import open_store
 
@@ -215,7 +216,7 @@ def best_in_top(values: np.ndarray, losses: np.ndarray, share: float, top: float
 def table_specs(store: str, bench: Benchmark) -> tuple[list[str], dict]:
     members = sorted({m for s in SPECS for m in spec_proxies(s)})
     with open_store(f"sqlite:///{store}" if "://" not in store else store, read_only=True) as st:
-        table = st.scores_table(ScoringConfig(), members)
+        table = st.scores_table(ScoringConfig(), members, revisions=proxy_revisions(members))
     archs = [a for a in bench if a.canonical_id in table]
     targets = targets_from_architectures(archs)
     losses = np.array([np.nan if targets[a.canonical_id] is None else targets[a.canonical_id] for a in archs])
@@ -225,7 +226,7 @@ def table_specs(store: str, bench: Benchmark) -> tuple[list[str], dict]:
              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(REFS)]
     positions = {}
     for spec in SPECS:
-        m = evaluate_data(collect(spec, table, targets), n_boot=1000, seed=0)
+        m = proxy_metrics(collect(spec, table, targets), n_boot=1000, seed=0)
         values, ranks = spec_positions(spec, table, targets, refs)
         n = int(np.isfinite(values).sum()) + 1
         b1, n1 = best_in_top(values, losses, 0.01)

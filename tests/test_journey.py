@@ -113,6 +113,9 @@ def test_the_python_api_scores_specs_of_a_user_model():
     assert isinstance(verdict, SpecScore) and verdict.value == plain["hidden_cov"].value
     assert verdict.passes == (plain["state_escape"].value <= 0)
     assert got["params+n_blend"].value is None
+    one = zeronas.score_model(model, "hidden_cov!state_escape", tokens=_tokens(), config=TINY)  # a string, not chars
+    assert (one["hidden_cov!state_escape"].value, one["hidden_cov!state_escape"].passes) == (verdict.value,
+                                                                                            verdict.passes)
     with pytest.raises(KeyError, match="unknown proxy 'nope'"):
         zeronas.score_model(model, ["hidden_cov!nope"], tokens=_tokens(), config=TINY)
     from zeronas.cells.reference import reference_cell

@@ -68,7 +68,9 @@ def score_cell(cell: Cell, proxies: Iterable[str], config: ScoringConfig | None 
 def resolve_specs(names: Iterable[str]) -> list[str]:
     """The specs ``names`` (proxy names, combinations ``a+b``, gated specs ``rank!gate``), each written
     canonically; a grammar error is a :class:`~zeronas.core.spec.SpecError`, an unregistered proxy a ``KeyError``
-    (as :func:`~zeronas.proxies.registry.get_proxy`)."""
+    (as :func:`~zeronas.proxies.registry.get_proxy`). One string is read as a comma-separated list."""
+    if isinstance(names, str):
+        names = [part for part in names.split(",") if part.strip()]
     out = []
     for name in names:
         members, gates = parse_spec(name)
@@ -164,9 +166,11 @@ def score_model(model: torch.nn.Module, proxies: Iterable[str] | None = None, *,
     LayerNorm before the decoder) are named in an :class:`~zeronas.models.adapters.IgnoredPartsWarning`.
     ``progress(done, total, proxy)`` follows the proxies."""
     from zeronas.models.adapters import IgnoredPartsWarning, adapt_lm, ignored_note
+    from zeronas.plugins import load_plugins
     from zeronas.proxies.device import check_config
     from zeronas.proxies.registry import list_proxies
 
+    load_plugins()  # an entry point: the installed plugins' adapters and proxies
     config = config or ScoringConfig()
     check_config(config)
     lm = adapt_lm(model)
