@@ -129,5 +129,11 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
     except (RecipeError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
     config = scoring_config(seed, device, batch_size, seq_len, corpus=corpus)
-    results = score_cell(cell, names, config)
+    from zeronas.core.config import ConfigError
+    from zeronas.proxies.runner import ProxyReturnError
+
+    try:
+        results = score_cell(cell, names, config)
+    except (ConfigError, ProxyReturnError) as exc:
+        raise fail(str(exc))
     print_scores(results, config, as_json, spec, {"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1})

@@ -60,7 +60,7 @@ class ResultStore(Protocol):
     def close(self) -> None: ...
 
 
-Opener = Callable[..., ResultStore]  # opener(url) -> store; called with read_only=True for read-only opens
+Opener = Callable[..., ResultStore]  # opener(url) -> store; read_only=True / create=False passed when asked for
 _SCHEME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 _BACKENDS: dict[str, Opener] = {}
 
@@ -70,35 +70,57 @@ def register_backend(scheme: str, opener: Opener) -> None:
     _BACKENDS[scheme.lower()] = opener
 
 
-def _open_sqlite(url: str, read_only: bool = False) -> ResultStore:
+def _open_sqlite(url: str, read_only: bool = False, create: bool = True) -> ResultStore:
     from zeronas.store.sqlite import SQLiteStore, sqlite_path_from_url
 
-    return SQLiteStore(sqlite_path_from_url(url), read_only=read_only)
+    return SQLiteStore(sqlite_path_from_url(url), read_only=read_only, create=create)
 
 
 register_backend("sqlite", _open_sqlite)
 
 
-def open_store(url: str | Path | ResultStore, *, read_only: bool = False) -> ResultStore:
+def open_store(url: str | Path | ResultStore, *, read_only: bool = False, create: bool = True) -> ResultStore:
     """Open a store from a URL or a plain path (SQLite). A store object is returned as it is. ``read_only``: for
-    commands that only read (a read-only file can be read; nothing is written, not even the schema)."""
+    commands that only read (a read-only file can be read; nothing is written, not even the schema); a store that
+    does not exist is then an error. ``create=False``: the same for a read-write open (commands that delete or
+    compact: a mistyped path is an error, never a new empty store)."""
     if isinstance(url, ResultStore) and not isinstance(url, (str, Path)):
         return url
     if isinstance(url, Path):
-        return _open_sqlite(f"sqlite:///{url}", read_only)
+        return _open_sqlite(f"sqlite:///{url}", read_only, create)
     if not isinstance(url, str) or not url.strip():
         raise StoreError(f"not a store URL: {url!r}")
     text = url.strip()
     if "://" not in text:
         if _SCHEME_LIKE.match(text):  # "sqlite:x.db", "postgres:..." are typos of URLs, not file names
             raise StoreError(f"not a store URL or path: {url!r} (a URL is scheme:///..., e.g. sqlite:///zeronas.db)")
-        return _open_sqlite(f"sqlite:///{text}", read_only)
+        return _open_sqlite(f"sqlite:///{text}", read_only, create)
     scheme = text.split("://", 1)[0].lower()
     opener = _BACKENDS.get(scheme)
     if opener is None:
         raise StoreError(f"unknown store URL scheme {scheme!r} in {url!r} (supported: "
                          f"{', '.join(s + '://' for s in sorted(_BACKENDS))}; or a plain file path for SQLite)")
-    return opener(text, read_only=True) if read_only else opener(text)  # type: ignore[call-arg]
+    options = {k: v for k, v in (("read_only", read_only), ("create", create)) if v != (k == "create")}
+    return opener(text, **options)  # type: ignore[call-arg]
+
+
+def store_file(url: str | Path) -> Path | None:
+    """The file a SQLite store URL or plain path names (None for an in-memory store or another backend), without
+    opening anything: what an output path must never be."""
+    if isinstance(url, Path):
+        return url.expanduser()
+    if not isinstance(url, str) or not url.strip():
+        return None
+    text = url.strip()
+    if "://" not in text:
+        return None if _SCHEME_LIKE.match(text) else Path(text).expanduser()
+    from zeronas.store.sqlite import MEMORY, sqlite_path_from_url
+
+    try:
+        path = sqlite_path_from_url(text)
+    except StoreError:
+        return None
+    return None if path == MEMORY else Path(path).expanduser()
 
 
 def __getattr__(name: str):  # lazy: zeronas.store.sqlite imports StoreError from this module
@@ -109,4 +131,4 @@ def __getattr__(name: str):  # lazy: zeronas.store.sqlite imports StoreError fro
     raise AttributeError(name)
 
 
-__all__ = ["ResultStore", "SQLiteStore", "StoreError", "open_store", "register_backend"]
+__all__ = ["ResultStore", "SQLiteStore", "StoreError", "open_store", "register_backend", "store_file"]
