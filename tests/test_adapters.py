@@ -293,12 +293,11 @@ def test_an_unsupported_score_is_never_stored(tmp_path):
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
-def test_readme_example_runs(capsys):
-    """The README's score_model example, as written."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Score your own PyTorch model"):]
-    code = section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python") + 9)]
-    exec(compile(code, "README.md", "exec"), {})
+def test_own_model_page_example_runs(capsys):
+    """The score_model example of the documentation (docs/own-model.md), as written."""
+    page = (ROOT / "docs" / "own-model.md").read_text()
+    code = page[page.index("```python") + len("```python"):page.index("```\n", page.index("```python") + 9)]
+    exec(compile(code, "docs/own-model.md", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines] == [["zen", "ok"], ["naswot", "ok"], ["state_escape", "ok"],
                                                     ["grasp", "ok"]]
@@ -367,7 +366,7 @@ def test_score_model_command_loads_a_factory_and_a_weights_only_checkpoint(tmp_p
     fresh = _cli(args, tmp_path, monkeypatch)
     loaded = _cli([*args, "--checkpoint", str(tmp_path / "ck.pt")], tmp_path, monkeypatch)
     assert fresh.exit_code == 0 and loaded.exit_code == 0, fresh.output + loaded.output
-    a, b = json.loads(fresh.output), json.loads(loaded.output)
+    a, b = json.loads(fresh.stdout), json.loads(loaded.stdout)
     assert a["scores"]["cell_depth"]["value"] == b["scores"]["cell_depth"]["value"] == 6  # the reference GRU
     assert a["scores"]["zen"]["value"] != b["scores"]["zen"]["value"]  # the checkpoint's weights were scored
     want = score_model(trained, ["zen"], config=TINY.with_(batch_size=3, seq_len=6))["zen"].value

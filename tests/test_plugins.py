@@ -148,7 +148,7 @@ def test_entry_point_plugins_need_no_option(tmp_path):
     specs = {s["name"]: s for s in json.loads(_done(listing))}
     assert specs["zn_nodes"]["description"] == "nodes of the cell (plugin test)"
     assert "zen" in specs  # the built-ins are still there
-    top = json.loads(_done(search))
+    top = json.loads(_done(search))["top"]
     assert [row["scores"]["zn_nodes"]["value"] for row in top] == sorted(row["scores"]["zn_nodes"]["value"]
                                                                           for row in top)
     assert len(top) == 3  # the three cells of the plugin's space

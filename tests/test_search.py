@@ -476,7 +476,8 @@ def test_cli_search_json_and_table(tmp_path) -> None:
             str(config), "--store", store, "--workers", "1", "--top", "3", "--seed", "5"]
     result = runner.invoke(app, args + ["--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["top"]
+    assert "random 6/6 cells" in result.stderr  # a stderr that is not a terminal gets plain progress lines
     bench = Benchmark.nbnlp()
     assert len(rows) == 3
     for row in rows:
@@ -491,6 +492,6 @@ def test_cli_search_json_and_table(tmp_path) -> None:
                                "--json"])
     assert enas.exit_code == 0, enas.output
     assert all("test_ppl" not in row and get_space("enas").contains(parse_recipe(row["recipe"]))
-               for row in json.loads(enas.stdout))
+               for row in json.loads(enas.stdout)["top"])
     bad = runner.invoke(app, ["search", "--space", "enas", "--benchmark", "--store", store])
     assert bad.exit_code == 2 and "benchmark mode needs" in bad.output

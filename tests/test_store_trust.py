@@ -229,7 +229,7 @@ def test_search_json_says_diverged(tmp_path):
     res = runner.invoke(app, ["search", "--proxy", "params", "--algorithm", "random", "--budget", "40", "--top", "40",
                               "--store", f"sqlite:///{tmp_path / 's.db'}", "--workers", "1", "--json", "-q"])
     assert res.exit_code == 0, res.output
-    picks = json.loads(res.stdout)
+    picks = json.loads(res.stdout)["top"]
     assert any(p["diverged"] for p in picks)  # 40 random benchmark cells hold some that diverged
     for p in picks:
         arch = bench.get(p["canonical_id"])

@@ -61,6 +61,7 @@ from scipy import stats
 
 from zeronas.core.score import Score
 from zeronas.core.spec import COMBINE, GATE, SpecError, parse_spec
+from zeronas.core.verdict import gate_passes  # the one rule of gates, here for the metrics' callers
 
 MISSING = "missing"  # status of a cell that has no score at all for a proxy
 _KEY_ORDER = ("kendall_tau", "spearman", "tau_top10", "top1_ppl", "top10_mean_ppl", "divergence_auc", "n",
@@ -278,16 +279,6 @@ def gate_order(oriented: np.ndarray, passes: np.ndarray) -> np.ndarray:
     (finite, larger = better): the average rank of ``oriented``, plus the number of cells for a passing cell.
     Higher is better; the rule of gated specs in metrics and in search alike."""
     return stats.rankdata(oriented, method="average") + np.asarray(passes, dtype=bool) * float(len(oriented))
-
-
-def gate_passes(score: Score | None, higher_is_better: bool, threshold: float | None) -> bool:
-    """Does a cell pass a gate? Its gate score must be ok and, when the gate has a threshold, on the good side of
-    it (``value <= threshold`` for a lower-is-better proxy, ``>=`` otherwise)."""
-    if score is None or not score.ok or score.value is None or not math.isfinite(score.value):
-        return False
-    if threshold is None:
-        return True
-    return score.value >= threshold if higher_is_better else score.value <= threshold
 
 
 def _apply_gates(ranked: ProxyData, gates: tuple[str, ...], scores: Mapping[str, Mapping[str, Score]],

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from zeronas.cells.recipe import RecipeError, load_cell
 from zeronas.cells.resolve import resolve_cell
-from zeronas.cli._common import CORPUS_HELP, fail, out, print_scores, scoring_config
+from zeronas.cli._common import CORPUS_HELP, fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
 
 cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)
 bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_is_help=True)
@@ -112,28 +112,35 @@ def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON
 
 def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, or a benchmark id."),
               proxies: str = typer.Option("zen,ntk_cond,ntk_trace,gradscore", "--proxies", "-p",
-                                          help="Comma-separated proxy names (see `zeronas proxies`)."),
+                                          help="Comma-separated proxies, rank combinations a+b and gated specs "
+                                               "rank!gate (e.g. hidden_cov!state_escape, the recommended method: "
+                                               "its value and whether the cell passes the gate); see `zeronas "
+                                               "proxies`."),
               seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weights, the probe batch and the "
-                                                                      "noise (default 0)."),
+                                                                      "noise (default 0, or the config file's)."),
               device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda, cuda:1, ..."),
               batch_size: Optional[int] = typer.Option(None, "--batch-size"),
               seq_len: Optional[int] = typer.Option(None, "--seq-len"),
+              config_file: Optional[Path] = typer.Option(None, "--scoring-config",
+                                                         help="JSON file of ScoringConfig fields."),
               corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
-              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Score one cell with training-free proxies; each score comes with its status and seconds."""
-    from zeronas.proxies import parse_proxy_list, score_cell
+    from zeronas.proxies import score_cell
 
     try:
         cell = resolve_cell(spec)
-        names = parse_proxy_list(proxies)
     except (RecipeError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
-    config = scoring_config(seed, device, batch_size, seq_len, corpus=corpus)
+    names = proxy_specs(proxies)
+    config = scoring_config(seed, device, batch_size, seq_len, config_file, corpus=corpus)
     from zeronas.core.config import ConfigError
     from zeronas.proxies.runner import ProxyReturnError
 
     try:
-        results = score_cell(cell, names, config)
+        with proxies_progress("scoring", quiet) as progress:
+            results = score_cell(cell, names, config, progress=progress)
     except (ConfigError, ProxyReturnError) as exc:
         raise fail(str(exc))
     print_scores(results, config, as_json, spec, {"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1})

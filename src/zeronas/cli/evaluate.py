@@ -62,11 +62,11 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
         names = parse_specs(proxies) if proxies is not None else None
     except SpecError as exc:
         raise fail(f"--proxies: {exc} (leave the option out to evaluate every registered proxy)")
+    config = _note_corpus(scoring_config(seed, device, batch_size, seq_len, config_file, corpus), ground_truth)
     try:
         evaluation = run_evaluation(
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
-            workers=workers, timeout_s=timeout,
-            config=scoring_config(seed, device, batch_size, seq_len, config_file, corpus),
+            workers=workers, timeout_s=timeout, config=config,
             executor=executor, ray_address=address, progress=not quiet, score=not no_score,
             report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
     except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, ConfigError, ReportError,
@@ -89,3 +89,14 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
         print(format_table(evaluation.results))
     if report:
         out.print(f"report written to {report}/report.html and {report}/report.md")
+
+
+def _note_corpus(config, ground_truth: str):
+    """``config``, after saying so when its probe text is not the text the bundled ground truth was trained on
+    (PTB)."""
+    if ground_truth in ("nb-nlp", "nbnlp") and config.corpus != "ptb":
+        err.print(f"note: the proxies probe {config.corpus_name or config.corpus}, but the ground truth is the "
+                  "bundled NAS-Bench-NLP perplexities of cells trained on PTB: this measures how well scores on "
+                  "that text predict PTB perplexity (give --ground-truth CSV of cells trained on your corpus to "
+                  "compare against those)", highlight=False, markup=False)
+    return config

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from zeronas.cli._common import err, fail, out, scoring_config
+from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
 
 predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
                                "and measure how it ranks cells it was not fitted on.", no_args_is_help=True)
@@ -19,10 +19,37 @@ DEFAULT_MODEL = "predictor.json"
 DEFAULT_BASELINES = "hidden_cov,hidden_cov!state_escape,params,n_blend"
 
 
-def _config(config_file: Optional[Path], device: Optional[str]):
-    """The scoring config: the default or a JSON file's, as written (``--device`` replaces its device only)."""
+def _config(config_file: Optional[Path], device: Optional[str], corpus: Optional[str] = None):
+    """The scoring config: the default or a JSON file's, as written (``--device`` replaces its device only,
+    ``--corpus`` its corpus)."""
 
-    return scoring_config(None, device, None, None, config_file)
+    return scoring_config(None, device, None, None, config_file, corpus)
+
+
+def _model_config(model: Any, model_path: Path, corpus: Optional[str]) -> Any:
+    """The scoring config a predictor was fitted with, its user corpus found at ``--corpus`` (checked against the
+    digest the model names: another text is another config)."""
+    from zeronas.core.config import ScoringConfig
+
+    config = ScoringConfig.from_dict(model.scoring_config)
+    if config.config_hash() != model.config_hash:
+        raise ValueError(f"{model_path}: its scoring config does not match its config hash")
+    user = config.corpus.startswith("sha256:")
+    if corpus is None:
+        if user:
+            raise fail(f"{model_path}: the predictor was fitted on the user corpus "
+                       f"{config.corpus_name or config.corpus[:23] + '...'}: give that text with --corpus PATH")
+        return config
+    from zeronas.data.corpus import CorpusError
+
+    try:
+        found = config.with_corpus(corpus, probe_split=config.probe_split)
+    except CorpusError as exc:
+        raise fail(f"--corpus: {exc}")
+    if found.config_hash() != model.config_hash:
+        raise fail(f"--corpus: {corpus} is not the corpus {model_path} was fitted on "
+                   f"({config.corpus_name or config.corpus}); its scores would be under another config")
+    return found
 
 
 def _labelled(ground_truth: str, labels: Optional[int], seed: int, proxies: Optional[str], structure: bool,
@@ -75,6 +102,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit in seconds."),
             config_file: Optional[Path] = typer.Option(None, "--scoring-config",
                                                        help="JSON file of ScoringConfig fields."),
+            corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
             device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the config's)."),
             no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object describing the fit."),
@@ -83,7 +111,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     from zeronas.predict.data import resolve_prior
     from zeronas.predict.model import Predictor
 
-    config = _config(config_file, device)
+    config = _config(config_file, device, corpus)
     try:
         names, data, _ = _labelled(ground_truth, labels, seed, proxies, structure, config, store, not no_score,
                                    workers, timeout, quiet)
@@ -133,20 +161,22 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
               store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
               workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
               timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
-              config_file: Optional[Path] = typer.Option(None, "--scoring-config"),
+              config_file: Optional[Path] = typer.Option(None, "--scoring-config",
+                                                         help="JSON file of ScoringConfig fields."),
+              corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
               device: Optional[str] = typer.Option(None, "--device"),
               no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """The learning curve: tau, tau within the best 10%, top-1 pick and divergence AUC against the number of
     labelled cells, each measured on the cells outside the fitted sample."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from zeronas.progress import ProgressBar
     from zeronas.proxies.registry import parse_specs
     from zeronas.predict.curve import FOLDS, baseline_figures, learning_curve, parse_labels
     from zeronas.predict.curve_report import text_table, write_curve
     from zeronas.predict.model import OBJECTIVES
 
-    config = _config(config_file, device)
+    config = _config(config_file, device, corpus)
     try:
         label_list = parse_labels(labels)
         objs = [o.strip() for o in objectives.split(",") if o.strip()]
@@ -163,14 +193,11 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
 
         prior_name, prior_hib = resolve_prior(prior, names)
         methods: dict[str, list[dict[str, Any]]] = {}
-        bar = Progress(TextColumn("[bold]fitting"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                       TimeElapsedColumn(), console=err, disable=quiet, transient=True)
-        with bar:
-            for obj in objs:
-                task = bar.add_task(obj, total=None)
+        for obj in objs:
+            with ProgressBar(f"fitting {obj}", enabled=not quiet, transient=True) as bar:
                 points = learning_curve(data, names, labels=label_list, repeats=repeats, seed=seed, objective=obj,
                                         structure=structure, prior=prior_name, prior_higher_is_better=prior_hib,
-                                        progress=lambda d, t, task=task: bar.update(task, completed=d, total=t))
+                                        progress=lambda d, t, bar=bar: bar.update(completed=d, total=t))
                 methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
         for spec in base_specs:
             pts = baseline_figures(spec, data, scores, labels=label_list, repeats=repeats, seed=seed)
@@ -203,6 +230,10 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
              store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
              workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
              timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
+             corpus: Optional[str] = typer.Option(None, "--corpus",
+                                                  help="The corpus the predictor was fitted on, when it is your "
+                                                       "own text (a folder or a file): its scores are under that "
+                                                       "text's config."),
              as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Predict the test perplexity and the probability of divergence of cells (their feature proxies are scored
@@ -212,15 +243,12 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
     from zeronas.cells.resolve import resolve_cell
     from zeronas.predict.data import predict_cells
     from zeronas.predict.model import load_predictor
-    from zeronas.proxies import ScoringConfig
     from zeronas.run.executor import score_many
     from zeronas.store import open_store
 
     try:
         model = load_predictor(model_path)
-        config = ScoringConfig.from_dict(model.scoring_config)
-        if config.config_hash() != model.config_hash:
-            raise ValueError(f"{model_path}: its scoring config does not match its config hash")
+        config = _model_config(model, model_path, corpus)
         cells = [resolve_cell(s) for s in specs]
         score_many(cells, model.proxies, config, store, workers=workers, timeout_s=timeout, progress=not quiet)
         with open_store(store) as st:

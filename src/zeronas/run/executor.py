@@ -36,7 +36,6 @@ import multiprocessing.connection as mpc
 import os
 import signal
 import threading
-import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -45,6 +44,7 @@ from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.plugins import PluginError, import_plugins, worker_imports
+from zeronas.progress import ProgressBar
 from zeronas.core.config import ScoringConfig
 from zeronas.proxies.device import check_config
 from zeronas.proxies.registry import get_proxy
@@ -571,25 +571,16 @@ def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
     _Driver(slots, tasks, timeout_s, on_done).run()
 
 
-def _progress_bar(total: int, skipped: int, enabled: bool):
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-    from rich.text import Text
+def _progress_bar(total: int, skipped: int, enabled: bool) -> ProgressBar:
+    """The scoring bar; in a log, a plain line every minute and one at the end."""
 
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            if not speed:
-                return Text("-- cells/s", style="progress.data.speed")
-            return Text(f"{speed:.3g} cells/s" if speed >= 0.1 else f"{60 * speed:.3g} cells/min",
-                        style="progress.data.speed")
+    def line(bar: ProgressBar) -> str:
+        eta = (bar.total - bar.completed) / bar.rate if bar.rate > 0 else float("inf")
+        return (f"scored {bar.completed}/{bar.total} cells ({skipped} skipped), {60 * bar.rate:.1f} cells/min, "
+                f"{bar.fields['failed']} with a failed score, eta {eta / 60:.0f} min")
 
-    progress = Progress(TextColumn("[bold]scoring"), BarColumn(bar_width=20), MofNCompleteColumn(), RateColumn(),
-                        TextColumn("{task.fields[failed]} failed" + f" · {skipped} skipped"),
-                        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                        console=Console(stderr=True), disable=not enabled)
-    return progress
+    return ProgressBar("scoring", total, enabled=enabled, unit="cells", eta=True, line=line,
+                       detail=f"{{failed}} failed · {skipped} skipped", failed=0)
 
 
 def _check_executor(executor: str, workers: int | None) -> None:
@@ -736,25 +727,13 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
         counts = {"scored": 0, "failed": 0, "timed_out": 0}
         if tasks:
             with _progress_bar(len(tasks), skipped, progress) as bar:
-                bar_task = bar.add_task("scoring", total=len(tasks), failed=0)
-                # A log file gets no live bar: write a plain progress line every minute instead.
-                plain_log = progress and not sys.stderr.isatty()
-                log_state = {"start": time.monotonic(), "last": time.monotonic()}
 
                 def on_done(task: _Task, scores: dict[str, Score], timed_out: bool) -> None:
                     db.put_cell(task.canonical_id, task.recipe_json, config, scores)
                     counts["scored"] += 1
                     counts["failed"] += any(not s.ok for s in scores.values())
                     counts["timed_out"] += timed_out
-                    bar.update(bar_task, advance=1, failed=counts["failed"])
-                    now = time.monotonic()
-                    if plain_log and (now - log_state["last"] >= 60 or counts["scored"] == len(tasks)):
-                        log_state["last"] = now
-                        rate = counts["scored"] / max(now - log_state["start"], 1e-9)
-                        eta = (len(tasks) - counts["scored"]) / rate if rate > 0 else float("inf")
-                        print(f"scored {counts['scored']}/{len(tasks)} cells ({skipped} skipped), "
-                              f"{60 * rate:.1f} cells/min, {counts['failed']} with a failed score, "
-                              f"eta {eta / 60:.0f} min", file=sys.stderr, flush=True)
+                    bar.update(advance=1, failed=counts["failed"])
 
                 if pool is not None:
                     try:

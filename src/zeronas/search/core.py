@@ -279,6 +279,7 @@ class SearchResult:
     reused: int
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    ranking: Any = None  # a Ranking object (a predictor) when the search did not rank by a proxy spec
 
     def top(self, k: int) -> list[Candidate]:
         return self.best[:k]
@@ -286,9 +287,13 @@ class SearchResult:
     def entries(self, k: int, ground_truth: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The top ``k`` as JSON-ready dicts: recipe, canonical_id, scores, rank; with ``ground_truth``
         (canonical id -> benchmark Architecture), cells of the benchmark also get ``diverged`` (every run
-        diverged), ``test_loss`` (None if so) and ``test_ppl`` (None if it diverged or is too large for a float)."""
+        diverged), ``test_loss`` (None if so) and ``test_ppl`` (None if it diverged or is too large for a float).
+        Ranked by a predictor, each row also gets its ``prediction`` (see ``PredictorRanking.explain``)."""
         rows = []
-        for rank, c in enumerate(self.top(k), start=1):
+        top = self.top(k)
+        explain = getattr(self.ranking, "explain", None)
+        predictions = explain(top) if explain is not None else [None] * len(top)
+        for rank, (c, prediction) in enumerate(zip(top, predictions), start=1):
             row: dict[str, Any] = {
                 "rank": rank,
                 "canonical_id": c.canonical_id,
@@ -297,6 +302,8 @@ class SearchResult:
                 "fitness": c.fitness if math.isfinite(c.fitness) else None,
                 "evaluated": c.index + 1,
             }
+            if explain is not None:
+                row["prediction"] = prediction
             if ground_truth is not None:
                 arch = ground_truth.get(c.canonical_id)
                 row["in_benchmark"] = arch is not None

@@ -137,7 +137,8 @@ def run_search(*, space: str = BENCHMARK_SPACE, proxy: str | None = None, algori
             info["round_size"] = round_size
         return SearchResult(algorithm=algorithm, space=space, proxy=proxy, config=config, seed=seed,
                             benchmark=bool(benchmark), candidates=candidates, best=ranked(candidates, ranking),
-                            computed=scorer.computed, reused=scorer.reused, seconds=limits.elapsed(), info=info)
+                            computed=scorer.computed, reused=scorer.reused, seconds=limits.elapsed(), info=info,
+                            ranking=None if isinstance(ranking, str) else ranking)
     finally:
         if scorer is not None:
             scorer.close()
