@@ -139,6 +139,15 @@ def scoring_config(seed: Optional[int], device: Optional[str], batch_size: Optio
         raise fail(f"{config_file}: {exc}" if config_file is not None else str(exc))
 
 
+def command_line() -> str:
+    """The command as typed, for a report or a curve file: arguments that are not valid UTF-8 (bytes a terminal
+    let through) written with backslash escapes, so that writing it never fails after the work is done."""
+    import sys
+
+    text = "zeronas " + " ".join(sys.argv[1:])
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def proxy_specs(text: str, option: str = "--proxies") -> list[str]:
     """Comma-separated proxies and specs (``a+b``, ``rank!gate``), each checked against the registry, or a one-line
     error naming the option."""

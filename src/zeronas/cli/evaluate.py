@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.cli._common import CORPUS_HELP, command_line, err, fail, out, scoring_config
 
 
 def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
@@ -68,7 +67,7 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             ground_truth=ground_truth, proxies=names, limit=limit, sample_seed=sample_seed, store=store,
             workers=workers, timeout_s=timeout, config=config,
             executor=executor, ray_address=address, progress=not quiet, score=not no_score,
-            report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
+            report_dir=report, command=command_line(), predictor=predictor)
     except (BenchmarkError, MetricsError, ExecutorError, StoreError, PredictorError, ConfigError, ReportError,
             KeyError, FileNotFoundError) as exc:
         raise fail(str(exc).strip('"'))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.cli._common import CORPUS_HELP, command_line, fail, out, scoring_config
 
 predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
                                "and measure how it ranks cells it was not fitted on.", no_args_is_help=True)
@@ -80,6 +79,29 @@ def _errors() -> tuple[type[BaseException], ...]:
             ValueError, FileNotFoundError)
 
 
+def _is_model_file(path: Path) -> bool:
+    """Is ``path`` a model file of `zeronas predict fit` (which a new fit may replace)?"""
+    from zeronas.core.files import FileArgError, read_text
+    from zeronas.predict.model import FORMAT, MAX_MODEL_BYTES
+
+    try:
+        data = json.loads(read_text(path, what="model file", limit=MAX_MODEL_BYTES))
+    except (FileArgError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def _check_model_out(out_path: Path, force: bool, store: str) -> None:
+    from zeronas.core.files import FileArgError, check_output
+    from zeronas.store import store_file
+
+    try:
+        check_output(out_path, force=force, protected=[p for p in [store_file(store)] if p is not None],
+                     what="model file", may_replace=_is_model_file)
+    except FileArgError as exc:
+        raise fail(f"--out: {exc}")
+
+
 @predict_app.command("fit")
 def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                              help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,replica]"),
@@ -96,7 +118,11 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                 help="A feature proxy whose label-free ranking the trees start "
                                                      "from, or 'none' (default: hidden_cov, the recommended "
                                                      "method's ranking proxy, when it is a feature)."),
-            out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o", help="Model file (JSON) to write."),
+            out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o",
+                                          help="Model file (JSON) to write; an older model file there is replaced, "
+                                               "any other file only with --force, the store never."),
+            force: bool = typer.Option(False, "--force", help="Replace an existing --out file that is not a model "
+                                                              "file."),
             store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
             workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
             timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit in seconds."),
@@ -111,6 +137,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     from zeronas.predict.data import resolve_prior
     from zeronas.predict.model import Predictor
 
+    _check_model_out(out_path, force, store)  # before hours of scoring, and before anything is written
     config = _config(config_file, device, corpus)
     try:
         names, data, _ = _labelled(ground_truth, labels, seed, proxies, structure, config, store, not no_score,
@@ -206,7 +233,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             methods[spec] = pts
     except _errors() as exc:
         raise fail(str(exc).strip('"'))
-    curve = {"command": "zeronas " + " ".join(sys.argv[1:]), "ground_truth": ground_truth,
+    curve = {"command": command_line(), "ground_truth": ground_truth,
              "n_cells": len(data.archs), "n_diverged": sum(x is None for x in data.losses),
              "config_hash": config.config_hash(), "config": config.to_dict(), "features": names,
              "structure": structure, "prior": prior_name, "repeats": repeats, "folds": FOLDS, "seed": seed, "baselines": base_specs,

@@ -68,7 +68,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
     when they are benchmark cells), what the scores mean, and the next step. Scores go to the store: a re-run
     (same seed) resumes, scoring nothing twice."""
     config = _config(config_file, corpus, algorithm)
-    guards = _check_options(guard, top, proxy, save_best)
+    guards = _check_options(guard, top, proxy, save_best, store)
     _warn_small_budget(algorithm, budget, time_budget)
     result = _run(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
                   time_budget=time_budget, seed=seed, store=store, benchmark=benchmark, workers=workers,
@@ -98,7 +98,8 @@ def _config(config_file: Optional[Path], corpus: Optional[str], algorithm: str) 
                           default=PRUNE_CONFIG if algorithm == "prune" else None)
 
 
-def _check_options(guard: Optional[str], top: int, proxy: Optional[str], save_best: Optional[Path]) -> list[str]:
+def _check_options(guard: Optional[str], top: int, proxy: Optional[str], save_best: Optional[Path],
+                   store: str) -> list[str]:
     """The guard names, after the options that need no search are checked (a bad one costs no scoring)."""
     from zeronas.proxies.registry import parse_proxy_list
 
@@ -111,6 +112,14 @@ def _check_options(guard: Optional[str], top: int, proxy: Optional[str], save_be
     if proxy is not None and not proxy.strip():
         raise fail("--proxy: no proxy named")
     if save_best is not None:
+        from zeronas.core.files import FileArgError, check_output
+        from zeronas.store import store_file
+
+        try:  # a recipe file may be replaced; the results store never
+            check_output(save_best, force=True, protected=[p for p in [store_file(store)] if p is not None],
+                         what="best recipe")
+        except FileArgError as exc:
+            raise fail(f"--save-best: {exc}")
         if save_best.is_dir():
             raise fail(f"--save-best: {save_best} is a folder, not a file")
         if save_best.exists() and not save_best.is_file():

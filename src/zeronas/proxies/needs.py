@@ -55,8 +55,8 @@ def check_data_needs(names: Iterable[str], config: ScoringConfig, corpus=None) -
     except CorpusError as exc:
         raise ConfigError(str(exc)) from None
     if have < need:
-        label = config.corpus_name or (config.corpus[:23] + "..." if config.corpus.startswith("sha256:")
-                                       else config.corpus)
+        label = getattr(corpus, "name", None) or config.corpus_name or (
+            config.corpus[:23] + "..." if config.corpus.startswith("sha256:") else config.corpus)
         raise ConfigError(f"corpus {label}: its {config.probe_split} split has {have:,} tokens, but {why} needs "
                           f"{need:,}; give a longer text (or a smaller --seq-len / --batch-size)")
 
