@@ -247,6 +247,22 @@ def test_export_never_writes_over_the_store_or_an_existing_file(spelling, fmt, f
 
 
 @CASES
+@given(command=st.sampled_from([["predict", "fit", "--labels", "10", "-q", "-o"], ["search", "--budget", "2", "-q",
+                                                                               "--save-best"],
+                                ["refine", "lstm", "--quick", "--plot"]]),
+       url=st.booleans(), side=st.sampled_from(["", "-wal"]))
+def test_no_command_writes_its_output_over_the_store(command, url, side):
+    folder = WORK / uuid.uuid4().hex
+    folder.mkdir()
+    store = _store_with_rows(folder / "zeronas.db")
+    if side:
+        Path(f"{store}{side}").write_bytes(b"")
+    before = store.read_bytes()
+    assert_clean_error([*command, f"{store}{side}", "--store", f"sqlite:///{store}" if url else str(store)])
+    assert store.read_bytes() == before
+
+
+@CASES
 @given(command=st.sampled_from([["store", "delete", "--yes"], ["store", "vacuum"], ["store", "info"],
                                 ["store", "export"], ["store", "migrate"],
                                 ["evaluate", "--proxies", "params", "--limit", "1", "--no-score", "-q"]]),

@@ -22,8 +22,8 @@ def evaluate_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                  store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
                  workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
                  timeout: Optional[float] = typer.Option(600.0, "--timeout",
-                                                         help="Per-cell limit in seconds; expiry is stored as "
-                                                              "status timeout."),
+                                                         help="Per-proxy limit in seconds: a proxy past it is stored "
+                                                              "as status timeout, the cell's others are kept."),
                  executor: str = typer.Option("local", "--executor", help="local or ray."),
                  address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address."),
                  seed: Optional[int] = typer.Option(None, "--seed", help="Scoring seed (weights, probe batch, "

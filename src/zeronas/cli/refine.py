@@ -88,6 +88,14 @@ def refine_cmd(cells: Optional[List[str]] = typer.Argument(None, help="Candidate
     print the winner, a table and the command that continues the winner to full training."""
     opts = RefineOptions(rungs, eta, unit, seed, device, checkpoint, corpus, epochs, quick, checkpoint_every,
                          references, executor, ray_address, gpus_per_trial, cpus_per_trial, as_json, plot, quiet)
+    if plot is not None:  # a PNG may be replaced; the results store never (checked before hours of training)
+        from zeronas.core.files import FileArgError, check_output
+        from zeronas.store import store_file
+
+        try:
+            check_output(plot, force=True, protected=[p for p in [store_file(store)] if p is not None], what="plot")
+        except FileArgError as exc:
+            raise fail(f"--plot: {exc}")
     candidates = _candidates(cells or [], from_store, store, proxy, config_file, corpus)
     run_refine(candidates, opts)
 

@@ -52,7 +52,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                                                         help="Candidates are the bundled benchmark's cells "
                                                              "(default for nb-nlp; nb-nlp only)."),
                workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-               timeout: Optional[float] = typer.Option(None, "--timeout", help="Per-cell limit in seconds."),
+               timeout: Optional[float] = typer.Option(None, "--timeout", help="Per-proxy limit in seconds."),
                config_file: Optional[Path] = typer.Option(None, "--scoring-config",
                                                           help="JSON file of ScoringConfig fields (default: the "
                                                                "default config; prune: a small one)."),

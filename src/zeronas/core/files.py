@@ -37,13 +37,13 @@ def _open_regular(path: Path, what: str, limit: int) -> tuple[int, int]:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise FileArgError(f"{path}: no such {what}") from None
+        raise FileArgError(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise FileArgError(f"{path}: cannot open the {what}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise FileArgError(f"{path}: {_kind(info.st_mode)}, not a regular file; give the {what} as a file")
+            raise FileArgError(f"{path}: {_kind(info.st_mode)}; a {what} must be a regular file")
         if info.st_size > limit:
             raise FileArgError(f"{path}: {info.st_size:,} bytes, more than a {what} can be ({limit:,} bytes)")
     except BaseException:
@@ -73,7 +73,7 @@ def read_text(path: str | Path, *, what: str = "file", limit: int = 64 * MiB) ->
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FileArgError(f"{path}: not UTF-8 text: {exc}") from None
+        raise FileArgError(f"{path}: cannot read it as UTF-8 text: {exc}") from None
 
 
 def check_regular(path: str | Path, *, what: str = "file", limit: int = 64 * GiB) -> Path:
@@ -112,7 +112,7 @@ def check_output(path: str | Path, *, force: bool = False, protected: Iterable[s
     except OSError as exc:
         raise FileArgError(f"{p}: cannot use as the {what}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise FileArgError(f"{p}: {_kind(info.st_mode)}; the {what} must be a file")
+        raise FileArgError(f"{p}: is {_kind(info.st_mode)}, not a file (the {what} is written to a file)")
     if not force and not (may_replace is not None and may_replace(p)):
         raise FileArgError(f"{p}: already exists; refusing to replace it (pass --force to replace it)")
     return p

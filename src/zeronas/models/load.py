@@ -74,7 +74,7 @@ def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
     from zeronas.core.files import FileArgError, check_regular
 
     try:  # a regular file: never a FIFO that blocks or /dev/zero
-        check_regular(path, what="checkpoint")
+        check_regular(path, what="checkpoint file")
         with open(path, "rb") as fh:
             magic = fh.read(4)
     except FileArgError as exc:

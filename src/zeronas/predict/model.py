@@ -256,7 +256,8 @@ def _read_model_json(p: Path) -> dict[str, Any]:
     try:
         text = read_text(p, what="model file", limit=MAX_MODEL_BYTES)
     except FileArgError as exc:
-        raise PredictorError(str(exc)) from None
+        missing = str(exc).endswith(": no such file")
+        raise PredictorError(f"{p}: no such model file" if missing else str(exc)) from None
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
