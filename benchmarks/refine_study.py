@@ -55,15 +55,22 @@ STORES = {"wikitext-2": "sqlite:///docs/results/refine-wt2-scores.db",
 FULL_POOL = 142  # 80% of the bundled table's 177 candidate cells
 
 
-def families(specs: Sequence[str]) -> list[tuple[str, Any]]:
-    """(family name, factory k -> Shortlist)."""
-    out: list[tuple[str, Any]] = [("random", lambda k: RandomK(k)),
-                                  (f"random[{TRAINABILITY_CHECK}]", lambda k: RandomK(k, TRAINABILITY_CHECK))]
+FAMILIES = ("random", "random-checked", "top", "top25", "top50", "diverse")
+
+
+def families(specs: Sequence[str], kinds: Sequence[str] = FAMILIES) -> list[tuple[str, Any]]:
+    """(family name, factory k -> Shortlist) for the kinds asked (``--families``)."""
+    out: list[tuple[str, Any]] = []
+    if "random" in kinds:
+        out.append(("random", lambda k: RandomK(k)))
+    if "random-checked" in kinds:
+        out.append((f"random[{TRAINABILITY_CHECK}]", lambda k: RandomK(k, TRAINABILITY_CHECK)))
     for s in specs:
-        out += [(f"top[{s}]", lambda k, s=s: TopK(k, s)),
-                (f"top25%[{s}]", lambda k, s=s: TopFractionK(k, 0.25, s)),
-                (f"top50%[{s}]", lambda k, s=s: TopFractionK(k, 0.5, s)),
-                (f"diverse[{s}]", lambda k, s=s: DiverseTopK(k, s))]
+        ranked = {"top": (f"top[{s}]", lambda k, s=s: TopK(k, s)),
+                  "top25": (f"top25%[{s}]", lambda k, s=s: TopFractionK(k, 0.25, s)),
+                  "top50": (f"top50%[{s}]", lambda k, s=s: TopFractionK(k, 0.5, s)),
+                  "diverse": (f"diverse[{s}]", lambda k, s=s: DiverseTopK(k, s))}
+        out += [ranked[kind] for kind in kinds if kind in ranked]
     return out
 
 
@@ -74,11 +81,12 @@ def largest_k(schedule: Schedule, budget: float) -> int:
     return k
 
 
-def grid(specs: Sequence[str], pool_size: int, budget: float) -> list[tuple[str, Halving]]:
+def grid(specs: Sequence[str], pool_size: int, budget: float,
+         kinds: Sequence[str] = FAMILIES) -> list[tuple[str, Halving]]:
     """Every (family, schedule) as a halving policy whose K fits ``budget`` scaled to ``pool_size``."""
     scaled = budget * pool_size / FULL_POOL
     out = []
-    for fname, make in families(specs):
+    for fname, make in families(specs, kinds):
         for rungs, eta in SCHEDULES:
             schedule = Schedule(tuple(float(r) for r in rungs), eta)
             k = largest_k(schedule, scaled)
@@ -130,7 +138,8 @@ CRITERIA = {"percentile": lambda r: (r["percentile"], r["mean_epochs"]),
 
 
 def cross_validate(table: CurveTable, ranker: Ranker, specs: Sequence[str], budget: float, splits: int,
-                   repeats: int, criterion: str = "percentile") -> list[dict[str, Any]]:
+                   repeats: int, criterion: str = "percentile", kinds: Sequence[str] = FAMILIES
+                   ) -> list[dict[str, Any]]:
     """Choose on one half, report on the other, for every split and both directions."""
     cands = [c for c in table if not c.reference]
     folds = []
@@ -138,9 +147,9 @@ def cross_validate(table: CurveTable, ranker: Ranker, specs: Sequence[str], budg
         a, b = halves(cands, seed=split)
         for side, (fit, held) in enumerate(((a, b), (b, a))):
             fit_t, held_t = sub_table(table, fit, f"split {split} fit"), sub_table(table, held, f"split {split} held")
-            fit_res = run_grid(fit_t, grid(specs, round(0.8 * len(fit)), budget), ranker, repeats, seed=split)
+            fit_res = run_grid(fit_t, grid(specs, round(0.8 * len(fit)), budget, kinds), ranker, repeats, seed=split)
             key = min(fit_res, key=lambda k: CRITERIA[criterion](fit_res[k]))
-            held_grid = dict(grid(specs, round(0.8 * len(held)), budget))
+            held_grid = dict(grid(specs, round(0.8 * len(held)), budget, kinds))
             held_res = run_grid(held_t, [(key, held_grid[key])], ranker, repeats, seed=1000 + split)[key]
             folds.append({"split": split, "side": side, "chosen": key, "fit": fit_res[key], "held_out": held_res})
             print(f"split {split}/{side}: {key}: fit pct {fit_res[key]['percentile']:.3f}, held-out pct "
@@ -164,10 +173,11 @@ def cv_summary(folds: list[dict[str, Any]], default_key: str) -> dict[str, Any]:
             "held_out_median_pick_ppl": statistics.median(float(f["held_out"]["median_pick_ppl"]) for f in folds)}
 
 
-def final_policies(default_key: str, specs: Sequence[str], budget: float) -> list[Any]:
+def final_policies(default_key: str, specs: Sequence[str], budget: float, kinds: Sequence[str] = FAMILIES
+                   ) -> list[Any]:
     """The default beside the baselines: training-free top-1, random K and checked random K under the default's
     schedule, the default's shortlist fully trained, the issue's earlier baselines, and the oracle."""
-    full = dict(grid(specs, FULL_POOL, budget))
+    full = dict(grid(specs, FULL_POOL, budget, kinds))
     default = full[default_key]
     k, schedule = default.shortlist.k, default.schedule  # type: ignore[attr-defined]
     s119 = Schedule((1.0, 3.0, 9.0), 3)
@@ -211,14 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cv-repeats", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=300)
     ap.add_argument("--criterion", default="percentile", choices=sorted(CRITERIA))
+    ap.add_argument("--families", default=",".join(FAMILIES), help=f"comma-separated, of {', '.join(FAMILIES)}")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     specs = [s.strip() for s in args.specs.split(",") if s.strip()]
+    kinds = [k.strip() for k in args.families.split(",") if k.strip()]
+    if not kinds or any(k not in FAMILIES for k in kinds):
+        ap.error(f"--families: give some of {', '.join(FAMILIES)}")
     table, ranker = load(args.probe, args.store, specs)
     folds = cross_validate(table, ranker, specs, args.budget, args.splits, args.cv_repeats,
-                           args.criterion)
+                           args.criterion, kinds)
     default_key = choose_default(folds)
-    pols = final_policies(default_key, specs, args.budget)
+    pols = final_policies(default_key, specs, args.budget, kinds)
     out: dict[str, Any] = {"args": vars(args), "default": default_key, "cv": folds,
                            "cv_counts": Counter(f["chosen"] for f in folds).most_common()}
     for refs in (False, True):

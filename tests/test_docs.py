@@ -37,11 +37,23 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
     assert f"python -m {pip_part}" in ci and pytest_part in ci.splitlines()
 
 
-def test_readme_links_point_at_existing_files():
+def _slugs(markdown: str) -> set[str]:
+    """The anchors of a page's headings, as GitHub and MkDocs both make them for plain headings."""
+    heads = re.findall(r"^#+ (.+)$", markdown, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).strip().replace(" ", "-") for h in heads}
+
+
+def test_readme_links_point_at_existing_files_and_headings():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)]+)\)", readme) if not t.startswith(("#", "http"))]
-    assert targets, "the README links to the documentation"
-    assert [t for t in targets if not (ROOT / t).is_file()] == []
+    links = [t for t in re.findall(r"\]\(([^)]+)\)", readme) if not t.startswith("http")]
+    assert links, "the README links to the documentation"
+    broken = []
+    for link in links:
+        path, _, anchor = link.partition("#")
+        target = ROOT / path if path else ROOT / "README.md"
+        if not target.is_file() or anchor and anchor not in _slugs(target.read_text(encoding="utf-8")):
+            broken.append(link)
+    assert broken == []
 
 
 def test_lists_hook_reads_lists_and_tables_as_github_does():

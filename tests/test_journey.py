@@ -113,6 +113,9 @@ def test_the_python_api_scores_specs_of_a_user_model():
     assert isinstance(verdict, SpecScore) and verdict.value == plain["hidden_cov"].value
     assert verdict.passes == (plain["state_escape"].value <= 0)
     assert got["params+n_blend"].value is None
+    one = zeronas.score_model(model, "hidden_cov!state_escape", tokens=_tokens(), config=TINY)  # a string, not chars
+    assert (one["hidden_cov!state_escape"].value, one["hidden_cov!state_escape"].passes) == (verdict.value,
+                                                                                            verdict.passes)
     with pytest.raises(KeyError, match="unknown proxy 'nope'"):
         zeronas.score_model(model, ["hidden_cov!nope"], tokens=_tokens(), config=TINY)
     from zeronas.cells.reference import reference_cell
@@ -265,13 +268,18 @@ def test_predict_takes_a_corpus_like_the_others(tmp_path, tiny):
     cell = runner.invoke(app, ["predict", "cell", str(model), "lstm", "--corpus", str(text), "--store", store,
                                "--workers", "1", "-q", "--json"])
     assert cell.exit_code == 0, cell.output
-    assert json.loads(cell.stdout)[0]["complete"] is True
+    answer = json.loads(cell.stdout)  # one object, as every --json
+    assert answer["cells"][0]["complete"] is True and answer["config_hash"] == json.loads(model.read_text())[
+        "config_hash"]
     missing = runner.invoke(app, ["predict", "cell", str(model), "lstm", "--store", store, "-q"])
     assert missing.exit_code == 2 and "give that text with --corpus" in missing.output
     other = tmp_path / "other.txt"
     other.write_text("a b c\n" * 50)
     wrong = runner.invoke(app, ["predict", "cell", str(model), "lstm", "--corpus", str(other), "--store", store])
     assert wrong.exit_code == 2 and "is not the corpus" in wrong.output
+    search = runner.invoke(app, ["search", "--predictor", str(model), "--scoring-config", str(tiny), "--store", store,
+                                 "--budget", "4", "-q"])
+    assert search.exit_code == 2 and "--corpus (mine.txt)" in search.output
 
 
 def test_train_takes_one_text_file_cut_into_train_valid_and_test(tmp_path):

@@ -253,3 +253,60 @@ def test_ray_tune_asha_measures_what_the_in_process_refine_measures(straight, co
     top = max(c["rung"] for c in out["candidates"])
     best = min((c for c in out["candidates"] if c["rung"] == top), key=lambda c: c["val_ppl"][-1])
     assert out["winner"]["arch_sha1"] == best["arch_sha1"]
+
+
+def test_search_refine_and_from_store_train_the_cells_a_search_ranked_best(corpus_dir, tmp_path):
+    """`search --refine 2` refines the two best cells the search scored (params ranks them: the default shortlist
+    is the top K under the search's spec); `refine --from-store 2` finds the same two in the search's store."""
+    from zeronas.core.config import TINY
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({k: v for k, v in TINY.to_dict().items()
+                                  if k not in ("device", "corpus", "probe_split")}))
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    short = ["--quick", "--rungs", "0.2,0.6", "--eta", "2", "--no-references", "-q", "--json"]
+    res = runner.invoke(app, ["search", "-a", "random", "--budget", "6", "-p", "params", "--store", store,
+                              "--workers", "1", "--corpus", str(corpus_dir), "--scoring-config", str(config),
+                              "--refine", "2", "--checkpoint", str(tmp_path / "run"), *short])
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.stdout)  # the search's JSON object, the refine's under "refine"
+    best_two = [row["canonical_id"] for row in found["top"][:2]]
+    out = found["refine"]
+    assert [c["canonical_id"] for c in out["candidates"]] == best_two
+    assert out["winner"]["canonical_id"] in best_two and out["continue"].startswith("zeronas train ")
+    res = runner.invoke(app, ["refine", "--from-store", "2", "--proxy", "params", "--store", store,
+                              "--scoring-config", str(config), "--corpus", str(corpus_dir),
+                              "--checkpoint", str(tmp_path / "from-store"), *short])
+    assert res.exit_code == 0, res.output
+    assert [c["canonical_id"] for c in json.loads(res.stdout)["candidates"]] == best_two
+    # bad refine input stops the search before it scores anything
+    bad = runner.invoke(app, ["search", "-a", "random", "--budget", "2", "-p", "params", "--store",
+                              f"sqlite:///{tmp_path / 'never.db'}", "--refine", "2", "--rungs", "3,1"])
+    assert "rungs must increase" in one_line_error(bad) and not (tmp_path / "never.db").exists()
+
+
+def test_a_candidate_out_of_memory_is_recorded_as_failed_and_the_others_go_on(corpus_dir, tmp_path, monkeypatch):
+    import torch
+
+    from zeronas.refine import rungs
+    from zeronas.refine.halving import Schedule
+    from zeronas.refine.run import refine
+    from zeronas.refine.sources import named
+    from zeronas.train import TrainConfig
+
+    real = rungs.train
+
+    def gru_runs_out(cell, *a, **kw):
+        if cell.name == "gru":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(cell, *a, **kw)
+
+    monkeypatch.setattr(rungs, "train", gru_runs_out)
+    result = refine(named(["rnn", "gru"]), Schedule((0.2, 0.6), 2), TrainConfig.quick(max_steps=None, epochs=2),
+                    load_corpus(corpus_dir), tmp_path / "run")
+    rows = {r["name"]: r for r in result.rows()}
+    assert rows["gru"]["status"] == "failed" and rows["gru"]["val_ppl"] == [None]
+    assert rows["gru"]["reason"].startswith("out of memory: CUDA out of memory")
+    assert rows["rnn"]["status"] == "winner" and rows["rnn"]["rung"] == 2
+    recorded = json.loads((tmp_path / "run" / rows["gru"]["folder"] / RUNGS_FILE).read_text())["rungs"]
+    assert recorded[0]["diverged"] and recorded[0]["val_ppl"] is None  # no made-up number

@@ -261,7 +261,8 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
                                                   help="The corpus the predictor was fitted on, when it is your "
                                                        "own text (a folder or a file): its scores are under that "
                                                        "text's config."),
-             as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+             as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the model, its config "
+                                                                 "hash and a row per cell."),
              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Predict the test perplexity and the probability of divergence of cells (their feature proxies are scored
     with the model's scoring config if the store lacks them)."""
@@ -294,7 +295,7 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
             pos += 1
         rows.append(row)
     if as_json:
-        print(json.dumps(rows))
+        print(json.dumps({"model": str(model_path), "config_hash": model.config_hash, "cells": rows}))
         return
     for r in rows:
         if not r["complete"]:

@@ -12,6 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.cli._refine_common import RefineOptions
+from zeronas.cli.refine import (CHECKPOINT, DEVICE, EPOCHS, ETA, QUICK, REFERENCES, RUNGS, UNIT, check_inputs,
+                                run_refine)
 
 #: Below this many cells a search warns that its pick is ordinary. Measured in benchmark mode with the default
 #: ranking (hidden_cov!state_escape), evolution, 20 seeds per budget (python benchmarks/search_quality.py --seeds 20
@@ -63,12 +66,23 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the search, its top "
                                                                   "cells, the saved file and the next step "
                                                                   "(progress still goes to stderr)."),
-               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+               refine: Optional[int] = typer.Option(None, "--refine", metavar="K",
+                                                    help="Then train K of the cells it scored (the default shortlist "
+                                                         "policy) under successive halving, as zeronas refine; the "
+                                                         "training corpus is --corpus when it is a file or folder, "
+                                                         "else PTB."),
+               rungs: Optional[str] = RUNGS, eta: Optional[int] = ETA, unit: str = UNIT,
+               refine_dir: Path = CHECKPOINT, epochs: int = EPOCHS, quick: bool = QUICK, device: str = DEVICE,
+               references: bool = REFERENCES) -> None:
     """Search a space for the cells the proxy ranks best; print the top cells (with their trained perplexity
     when they are benchmark cells), what the scores mean, and the next step. Scores go to the store: a re-run
-    (same seed) resumes, scoring nothing twice."""
+    (same seed) resumes, scoring nothing twice. With --refine K, then refine K of the cells it scored by training
+    (see zeronas refine)."""
     config = _config(config_file, corpus, algorithm)
     guards = _check_options(guard, top, proxy, save_best, store)
+    opts = _refine_options(refine, RefineOptions(rungs, eta, unit, seed, device, refine_dir, None, epochs, quick,
+                                                 references=references, as_json=as_json, quiet=quiet), corpus)
     _warn_small_budget(algorithm, budget, time_budget)
     result = _run(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
                   time_budget=time_budget, seed=seed, store=store, benchmark=benchmark, workers=workers,
@@ -79,12 +93,31 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
     if save_best is not None:
         _save_best(result, save_best)
     hint = next_step(result, save_best, store, config_file, corpus)
-    if as_json:
-        print(json.dumps({"search": result.summary(), "top": rows,
-                          "saved_best": str(save_best) if save_best is not None else None, "next": hint}))
+    found = {"search": result.summary(), "top": rows,
+             "saved_best": str(save_best) if save_best is not None else None, "next": hint}
+    if as_json and opts is None:
+        print(json.dumps(found))
         return
-    _print_table(result, rows)
-    _print_notes(result, save_best, hint)
+    if not as_json:
+        _print_table(result, rows)
+        _print_notes(result, save_best, hint)
+    if opts is not None and refine is not None:
+        from zeronas.refine.sources import from_search
+
+        run_refine(from_search(result, refine, seed), opts, wrap=(found, "refine") if as_json else None)
+
+
+def _refine_options(refine: Optional[int], opts: RefineOptions, corpus: Optional[str]) -> Optional[RefineOptions]:
+    """The refine step's options, every one checked before the search computes anything (None without
+    --refine). The training corpus is the search's --corpus when that is a file or a folder, else PTB."""
+    if refine is None:
+        return None
+    if refine < 1:
+        raise fail(f"--refine must be 1 or more, got {refine}")
+    if corpus is not None and Path(corpus).exists():
+        opts.corpus = corpus
+    check_inputs(opts)
+    return opts
 
 
 def _config(config_file: Optional[Path], corpus: Optional[str], algorithm: str) -> Any:

@@ -337,8 +337,8 @@ def ignored_note(model: nn.Module, lm: nn.Module) -> str:
     if not parts:
         return ""
     return (f"{type(model).__name__}: scored as embedding -> recurrent layers -> decoder; not scored: "
-            f"{', '.join(parts)} (wrap the model with zeronas.models.adapters.rnn_lm or cell_lm, or register an "
-            "adapter, to score what its forward runs)")
+            f"{', '.join(parts)} (to score them, put them in a cell for zeronas.models.adapters.cell_lm, or "
+            "register an adapter)")
 
 
 def ignored_parts(model: nn.Module, lm: nn.Module) -> tuple[str, ...]:

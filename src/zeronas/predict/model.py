@@ -299,8 +299,11 @@ def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predi
         except KeyError:
             raise PredictorError(f"{p}: needs proxy {name!r}, which is not registered here") from None
     if config_hash is not None and model.config_hash != config_hash:
+        fitted = model.scoring_config
+        corpus = fitted.get("corpus_name") or fitted.get("corpus") if isinstance(fitted, dict) else None
         raise PredictorError(f"{p}: fitted on scores of scoring config {model.config_hash}, but this run scores "
-                             f"with config {config_hash}; pass the same --scoring-config/--seed, or fit again")
+                             f"with config {config_hash}; pass the same --scoring-config, --seed and --corpus "
+                             f"({corpus}), or fit again")
     try:
         return Predictor(**checked_boosters(fields, _safe_names(model.features)))
     except FieldError as exc:

@@ -158,7 +158,9 @@ def score_cell(cell: Cell, proxies: Iterable[str], config: ScoringConfig | None 
 def resolve_specs(names: Iterable[str]) -> list[str]:
     """The specs ``names`` (proxy names, combinations ``a+b``, gated specs ``rank!gate``), each written
     canonically; a grammar error is a :class:`~zeronas.core.spec.SpecError`, an unregistered proxy a ``KeyError``
-    (as :func:`~zeronas.proxies.registry.get_proxy`)."""
+    (as :func:`~zeronas.proxies.registry.get_proxy`). One string is read as a comma-separated list."""
+    if isinstance(names, str):
+        names = [part for part in names.split(",") if part.strip()]
     out = []
     for name in names:
         members, gates = parse_spec(name)

@@ -18,6 +18,7 @@ def plot_curves(result: RefineResult, path: str | Path) -> Path:
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, NullLocator
 
     fig = Figure(figsize=(7.5, 4.5))
     FigureCanvasAgg(fig)
@@ -40,6 +41,10 @@ def plot_curves(result: RefineResult, path: str | Path) -> Path:
     ax.set_yscale("log")
     ax.set_xticks(list(result.schedule.rungs))
     ax.set_xticklabels([f"{r:g}" for r in result.schedule.rungs])
+    ax.xaxis.set_minor_locator(NullLocator())  # only the rungs are labelled
+    plain = FuncFormatter(lambda v, _pos: f"{v:g}")  # perplexities as numbers, not powers of ten
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel(f"training budget ({unit})")
     ax.set_ylabel("validation perplexity")
     ax.set_title(f"successive halving, {result.schedule.describe()}")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from zeronas.data.corpus import Corpus
 from zeronas.refine.halving import CandidateTrace, HalvingResult, Schedule, successive_halving
-from zeronas.refine.rungs import CandidateFolder, RungMeasure
+from zeronas.refine.rungs import OUT_OF_MEMORY, CandidateFolder, RungMeasure
 from zeronas.refine.state import Candidate, RunState, header
 from zeronas.train import TrainConfig, corpus_identity, tokens_per_epoch
 
@@ -51,15 +51,19 @@ class RefineResult:
         return None if self.winner_index is None else self.candidates[self.winner_index]
 
     def winner_folder(self) -> Optional[Path]:
-        return None if self.winner is None else self.folder / self.winner.folder
+        """The winner's checkpoint folder (None without a winner, and for a replay, which trains nothing)."""
+        if self.winner is None or self.executor == "replay":
+            return None
+        return self.folder / self.winner.folder
 
     def status(self, i: int) -> str:
-        """winner, diverged, dropped at rung N, or stopped (Ray's scheduler stopped it at the last rung reached)."""
+        """winner, diverged, failed (out of memory), dropped at rung N, or last rung (it reached the last rung and
+        lost: Ray's asynchronous scheduler can let several get there)."""
         reached = self.measures[i]
         if i == self.winner_index:
             return "winner"
         if reached and reached[-1].diverged:
-            return "diverged"
+            return "failed" if (reached[-1].reason or "").startswith(OUT_OF_MEMORY) else "diverged"
         if len(reached) < len(self.schedule.rungs):
             return f"dropped at rung {len(reached)}"
         return "last rung"
@@ -89,8 +93,12 @@ class RefineResult:
                 "spent": self.spent(), "seconds": sum(ms[-1].seconds for ms in self.measures if ms),
                 "winner": None if winner is None else {**winner.to_dict(),
                                                        "val_ppl": self.measures[self.winner_index][-1].val_ppl,
-                                                       "checkpoint": str(self.winner_folder())},
+                                                       "checkpoint": _str_or_none(self.winner_folder())},
                 "candidates": self.rows()}
+
+
+def _str_or_none(path: Optional[Path]) -> Optional[str]:
+    return None if path is None else str(path)
 
 
 def unique(candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, Candidate]]]:

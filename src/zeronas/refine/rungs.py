@@ -19,11 +19,12 @@ from typing import Any, Optional
 
 from zeronas.cells.recipe import Cell
 from zeronas.data.corpus import Corpus
-from zeronas.train import TrainConfig, TrainResult, atomic_write_bytes, train
+from zeronas.train import METRICS_FILE, TrainConfig, TrainResult, atomic_write_bytes, train
 
 RUNGS_FILE = "rungs.json"
 CELL_FILE = "cell.json"
 RUNGS_FORMAT = "zeronas-refine-rungs"
+OUT_OF_MEMORY = "out of memory"
 
 
 class RungError(ValueError):
@@ -132,11 +133,40 @@ class CandidateFolder:
             raise RungError(f"{self.folder / RUNGS_FILE}: this candidate was trained to {max(past):g} {unit}, past "
                             f"the rung at {budget:g}: its rungs cannot be measured again; use another folder")
         self.prepare()
-        result = train(self.cell, rung_config(config, budget, unit), corpus, checkpoint_dir=self.folder,
-                       progress=progress, test=False)
-        measure = RungMeasure.of(budget, result)
+        try:
+            result = train(self.cell, rung_config(config, budget, unit), corpus, checkpoint_dir=self.folder,
+                           progress=progress, test=False)
+            measure = RungMeasure.of(budget, result)
+        except RuntimeError as exc:
+            if not _out_of_memory(exc):
+                raise
+            measure = _failed(budget, exc, self.folder)
         self.record(measure)
         return measure, True
+
+
+def _out_of_memory(exc: RuntimeError) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
+
+
+def _failed(budget: float, exc: RuntimeError, folder: Path) -> RungMeasure:
+    """A candidate that ran out of memory: recorded as a failure (it ranks last and goes no further), with the
+    training done before it was last checkpointed; delete its rungs.json to try it again."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    steps = tokens = 0
+    seconds = 0.0
+    try:
+        progress = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))["progress"]
+        steps, tokens, seconds = int(progress["step"]), int(progress["tokens"]), float(progress["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return RungMeasure(budget, None, math.inf, steps, tokens, seconds, True, f"{OUT_OF_MEMORY}: {first}")
 
 
 __all__ = ["CELL_FILE", "RUNGS_FILE", "CandidateFolder", "RungError", "RungMeasure", "rung_config"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.cells.resolve import resolve_cell
-from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
+from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.refine.state import Candidate
 
 #: Reference cells run beside the candidates by default: a refine's answer never trains worse than them unnoticed.
@@ -78,21 +78,52 @@ def from_store(store: str, k: int, spec: str = RECOMMENDED_METHOD, config=None) 
     return [Candidate(c.canonical_id[:12], c.cell) for c in ranked(usable, spec)[:k]]
 
 
-def from_search(result, k: int) -> list[Candidate]:
-    """``k`` candidates from what a search scored: the best ``k`` by its ranking among the cells that pass the
-    trainability check (:data:`~zeronas.recommended.TRAINABILITY_CHECK`) when the search scored it, else the best
-    ``k``. (The shortlist policy of issue 18's replay study is to replace this rule.)"""
-    from zeronas.metrics import gate_passes, gate_threshold
-    from zeronas.proxies.registry import get_proxy
+class _Scored:
+    """A scored cell as a shortlist sees it: its canonical id and hidden tuple size (all a shortlist reads)."""
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self.canonical_id = item.cell.canonical_id
+        self.hidden_tuple_size = item.cell.hidden_tuple_size
+
+
+def shortlist_scored(items: Sequence[Any], scores: Mapping[str, Mapping[str, Any]], k: int,
+                     spec: str = RECOMMENDED_METHOD, seed: int = 0) -> list[Any]:
+    """The default shortlist (:func:`zeronas.refine.policies.default_shortlist`) of ``k`` drawn from scored cells
+    (objects with a ``.cell``, e.g. a search's candidates) given their scores ``{canonical_id: {proxy: Score}}``,
+    in shortlist order."""
+    import numpy as np
+
+    from zeronas.refine.policies import Ranker, default_shortlist
+    from zeronas.refine.scores import directions, spec_members
+
+    shortlist = default_shortlist(k, spec)
+    ranker = Ranker(scores, directions(spec_members(shortlist.specs)))
+    picked = shortlist([_Scored(i) for i in items], ranker, np.random.default_rng(seed))  # type: ignore[arg-type]
+    return [w.item for w in picked]
+
+
+def from_search(result, k: int, seed: int = 0) -> list[Candidate]:
+    """``k`` candidates from what a search scored, by the default shortlist policy under the search's proxy spec
+    (:func:`shortlist_scored`); a search ranked otherwise (a predictor) gives its own best ``k``."""
+    from zeronas.refine.policies import PolicyError
+    from zeronas.refine.scores import spec_members
 
     _check_k(k)
-    best = list(result.best)
-    if any(TRAINABILITY_CHECK in c.scores for c in best):
-        hib = get_proxy(TRAINABILITY_CHECK).higher_is_better
-        threshold = gate_threshold(TRAINABILITY_CHECK)
-        best = [c for c in best if gate_passes(c.scores.get(TRAINABILITY_CHECK), hib, threshold)]
-    return [Candidate(c.canonical_id[:12], c.cell) for c in best[:k]]
+    items = list(result.candidates)
+    try:
+        members = spec_members([result.proxy])
+    except ValueError:  # not a proxy spec (a predictor): the search's own order
+        members = []
+    if members and all(m in c.scores for c in items for m in members):
+        try:
+            picked = shortlist_scored(items, {c.canonical_id: c.scores for c in items}, k, result.proxy, seed)
+        except PolicyError:
+            picked = list(result.best[:k])
+    else:
+        picked = list(result.best[:k])
+    return [Candidate(c.canonical_id[:12], c.cell) for c in picked]
 
 
 __all__ = ["REFERENCES", "SourceError", "display_name", "from_search", "from_store", "named", "references",
-           "with_references"]
+           "shortlist_scored", "with_references"]
