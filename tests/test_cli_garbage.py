@@ -364,7 +364,7 @@ def _model_and_store() -> tuple[Path, Path]:
     return _MODEL["model"], _MODEL["store"]
 
 
-FIELD_EDITS = ["nan", "inf", "-1", "2", "0", "1e400", '"x"', "null", "[]", "{}", "true", '"false"', "[1, 0]",
+FIELD_EDITS = ["NaN", "Infinity", "-Infinity", "-1", "2", "0", "1e400", '"x"', "null", "[]", "{}", "true", '"false"', "[1, 0]",
                "[NaN]", "-0.0", "4294967296", "[\"params\", \"params\"]"]
 FIELDS = ["goodness_mean", "goodness_std", "p_diverge_constant", "loss_quantiles", "prior_values", "seed",
           "structure", "prior", "prior_higher_is_better", "objective", "proxies", "regressor", "classifier",
@@ -420,8 +420,16 @@ def test_an_edited_model_file_with_its_hash_recomputed_never_crashes(which, line
     assert res.exit_code in (0, 2) and "Traceback" not in res.output, (res.exit_code, res.output[-500:])
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     if res.exit_code == 0:
-        rows = _strict_json(res.stdout)
+        rows = _strict_json(res.stdout)["cells"]
         assert all(0 <= r["p_diverge"] <= 1 and r["test_ppl"] > 0 for r in rows if r["complete"])
+
+
+def test_the_unedited_model_file_predicts():
+    """The family above starts from a file that works: an edit is what makes a case fail, not the setup."""
+    model, store = _model_and_store()
+    res = runner.invoke(app, ["predict", "cell", str(model), "lstm", "--store", f"sqlite:///{store}", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    assert _strict_json(res.stdout)["cells"][0]["complete"]
 
 
 def _is_control(c: str) -> bool:
