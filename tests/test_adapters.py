@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from zeronas.cells.reference import reference_cell
-from zeronas.models.adapters import AdapterError, AdaptedLM, adapt_lm, cell_lm, register_adapter, rnn_lm
+from zeronas.models.adapters import (ADAPTERS, AdapterError, AdaptedLM, adapt_lm, cell_lm, register_adapter,
+                                     rnn_lm)
 from zeronas.models.contract import ACTIVATIONS, RECIPE, RecurrentLM
 from zeronas.models.lm import ModelConfig, build_model
 from zeronas.proxies._ntk import jacobian_loop, ntk_from_grads
@@ -274,10 +275,14 @@ def test_a_registered_adapter_is_found():
     def unwrap(model):
         return rnn_lm(model.inner.embedding, model.inner.rnn, model.inner.head) if isinstance(model, Wrapped) else None
 
-    register_adapter("test-wrapped", unwrap)
     model = Wrapped()
     model.inner.embedding.register_module("noise", nn.Embedding(2, 2))  # the built-in would refuse this one
-    assert adapt_lm(model).encoder is model.inner.embedding
+    with ADAPTERS.scoped():
+        register_adapter("test-wrapped", unwrap)
+        assert adapt_lm(model).encoder is model.inner.embedding
+    assert "test-wrapped" not in ADAPTERS  # registered for the block only
+    with pytest.raises(AdapterError, match="no model adapter fits"):
+        adapt_lm(model)
 
 
 def test_an_unsupported_score_is_never_stored(tmp_path):

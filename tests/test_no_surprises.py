@@ -27,11 +27,10 @@ TEXT = "\n".join(" ".join(f"w{(i * 7 + j) % 23}" for j in range(12)) for i in ra
 
 
 @pytest.fixture
-def scoped_proxies(monkeypatch):
+def scoped_proxies():
     """Register test proxies for one test only."""
-    registry._discover()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    return registry.proxy
+    with registry.PROXIES.scoped():
+        yield registry.proxy
 
 
 def small_corpus(tmp_path: Path):
@@ -118,14 +117,14 @@ def test_a_wrong_value_in_a_worker_stores_nothing_and_names_the_plugin(tmp_path)
     sys.path.insert(0, str(folder))
     try:
         url = f"sqlite:///{tmp_path / 's.db'}"
-        with pytest.raises(ExecutorError, match=r"'t_text' \(registered by zn_wrong_value\) returned str '1.5'"):
+        with registry.PROXIES.scoped(), pytest.raises(
+                ExecutorError, match=r"'t_text' \(registered by zn_wrong_value\) returned str '1.5'"):
             score_many([reference_cell("rnn"), reference_cell("gru")], ["params", "t_text"], TINY, url, workers=1,
                        progress=False, imports=["zn_wrong_value"])
         with open_store(url) as st:
             assert st.count() == 0
     finally:
         sys.path.remove(str(folder))
-        registry._REGISTRY.pop("t_text", None)
         sys.modules.pop("zn_wrong_value", None)
 
 
@@ -349,7 +348,7 @@ def test_a_factory_that_exits_is_an_error_not_a_silent_success():
 def test_a_proxy_name_that_cannot_be_selected_is_refused_at_registration(name, scoped_proxies):
     with pytest.raises(ValueError, match="cannot be selected"):
         scoped_proxies(name, higher_is_better=True, needs_data=False, description="test")
-    assert name not in registry._REGISTRY
+    assert name not in registry.PROXIES
 
 
 def test_a_proxy_named_twice_is_an_error_not_two_scores():

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from zeronas.cells.reference import reference_cell
 from zeronas.data.corpus import batchify, load_corpus
 from zeronas.models import lm
-from zeronas.train import (CHECKPOINT_FILE, METRICS_FILE, CheckpointError, TrainConfig, TrainResult, evaluate,
+from zeronas.train import (CHECKPOINT_FILE, METRICS_FILE, CheckpointError, TrainConfig, TrainResult, mean_loss,
                            load_checkpoint, train)
 
 SENTENCES = ["the cat sat on the mat", "a dog ran in the park", "the cat saw a dog"]
@@ -93,7 +93,7 @@ def test_val_and_test_perplexity_are_exp_of_the_mean_token_loss(straight, corpus
         logits, _ = model(src[:-1])
         expected = F.cross_entropy(logits.reshape(-1, corpus.vocab_size), src[1:].reshape(-1)).item()
     assert straight.test_loss == pytest.approx(expected, rel=1e-5)
-    assert evaluate(model, src, 7) == pytest.approx(expected, rel=1e-5)  # chunking does not matter
+    assert mean_loss(model, src, 7) == pytest.approx(expected, rel=1e-5)  # chunking does not matter
 
 
 def test_result_is_json_friendly_and_leaves_the_global_rng_alone(straight, corpus):

@@ -18,6 +18,9 @@ def _cell(text: str) -> str:
 def _params_table(cmd, ctx) -> list[str]:  # noqa: ANN001 (click objects: Typer vendors its own click)
     rows = []
     for param in cmd.get_params(ctx):
+        if getattr(param, "hidden", False):  # a deprecated alias, which --help leaves out: named here as such
+            rows.append(f"| `{_cell(', '.join(param.opts))}` | {_cell('(deprecated) ' + (param.help or ''))} |")
+            continue
         record = param.get_help_record(ctx)
         if record is None:  # an argument without help: name it by its metavar
             record = (param.make_metavar(ctx), "")

@@ -229,7 +229,7 @@ def perplexity(loss: float) -> float:
 # evaluation
 
 @torch.no_grad()
-def evaluate(model: RNNModel, source: Tensor, bptt: int,
+def mean_loss(model: RNNModel, source: Tensor, bptt: int,
              check: Optional[Callable[[], None]] = None) -> float:
     """Mean cross-entropy (nats/token) of ``model`` on a batchified ``(T, B)`` source, in chunks of ``bptt`` rows
     with the hidden state carried across chunks (so it equals the loss of one pass over each whole column)."""
@@ -679,7 +679,7 @@ class _Session:
         config, state = self.config, self.state
         self.bar.update(label=f"epoch {state.epoch + 1}/{config.epochs} validating")
         t0 = time.perf_counter()
-        val_loss = evaluate(self.model, self.val_src, config.bptt, self.check_interrupt)
+        val_loss = mean_loss(self.model, self.val_src, config.bptt, self.check_interrupt)
         state.epoch_seconds += time.perf_counter() - t0
         record = EpochRecord(epoch=state.epoch + 1, train_loss=state.epoch_loss_sum / max(state.epoch_tokens, 1),
                              val_loss=val_loss, val_ppl=perplexity(val_loss), steps=state.epoch_steps,
@@ -715,8 +715,8 @@ class _Session:
         if state.position == 0 and self.epochs:
             val_loss = self.epochs[-1].val_loss  # the final model is the last epoch's
         else:
-            val_loss = evaluate(self.model, self.val_src, config.bptt, self.check_interrupt)
-        test_loss = (evaluate(self.model, self.test_src, config.bptt, self.check_interrupt)
+            val_loss = mean_loss(self.model, self.val_src, config.bptt, self.check_interrupt)
+        test_loss = (mean_loss(self.model, self.test_src, config.bptt, self.check_interrupt)
                      if self.test_src is not None else None)
         if not math.isfinite(val_loss) or (test_loss is not None and not math.isfinite(test_loss)):
             self.diverge(f"non-finite {'validation' if not math.isfinite(val_loss) else 'test'} loss of the final "
@@ -775,5 +775,5 @@ def _to_cpu(obj: Any) -> Any:
 
 
 __all__: Sequence[str] = ["CHECKPOINT_FILE", "METRICS_FILE", "CheckpointError", "EpochRecord", "TrainConfig",
-                          "TrainResult", "corpus_identity", "evaluate", "load_checkpoint", "perplexity",
+                          "TrainResult", "corpus_identity", "load_checkpoint", "mean_loss", "perplexity",
                           "tokens_per_epoch", "train"]

@@ -84,7 +84,7 @@ def print_scores(results, config, as_json: bool, title: str, fields: dict, note:
 
 def _config_file(config_file: Path):
     """The scoring config of a JSON file (a regular file of bounded size) and the probe split it names."""
-    from zeronas.core.files import MiB, FileArgError, read_text
+    from zeronas.files import MiB, FileArgError, read_text
     from zeronas.proxies import ScoringConfig
 
     try:  # never a FIFO that blocks or /dev/zero

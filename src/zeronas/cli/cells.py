@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 
 from zeronas.cells.recipe import RecipeError, load_cell
-from zeronas.cells.resolve import resolve_cell
-from zeronas.cli._common import CORPUS_HELP, fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
+from zeronas.bench.resolve import resolve_cell
+from zeronas.cli._common import fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
+from zeronas.cli._options import BatchSize, Corpus, Device, Quiet, ScoringConfigFile, ScoringSeed, SeqLen
 
 cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)
 bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_is_help=True)
@@ -64,7 +65,7 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
                                                                help="A user CSV instead of the bundled data."),
                    as_json: bool = typer.Option(False, "--json")) -> None:
     """Summarise the ground truth: architectures, runs, divergence, best and median perplexity."""
-    from zeronas.bench.nbnlp import Benchmark, BenchmarkError
+    from zeronas.bench.nbnlp import Benchmark, BenchmarkError, median_ppl
 
     try:
         bench = Benchmark.from_csv(ground_truth) if ground_truth else Benchmark.nbnlp()
@@ -79,7 +80,7 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
         "recipes": len({s for a in archs for s in a.arch_sha1s}),
         "diverged_architectures": sum(a.diverged for a in archs),
         "best_test_ppl": finite[0] if finite else None,
-        "median_test_ppl": finite[len(finite) // 2] if finite else None,
+        "median_test_ppl": median_ppl(archs),
     }
     if as_json:
         print(json.dumps(info))
@@ -116,16 +117,11 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
                                                "rank!gate (e.g. hidden_cov!state_escape, the recommended method: "
                                                "its value and whether the cell passes the gate); see `zeronas "
                                                "proxies`."),
-              seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weights, the probe batch and the "
-                                                                      "noise (default 0, or the config file's)."),
-              device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda, cuda:1, ..."),
-              batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-              seq_len: Optional[int] = typer.Option(None, "--seq-len"),
-              config_file: Optional[Path] = typer.Option(None, "--scoring-config",
-                                                         help="JSON file of ScoringConfig fields."),
-              corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
+              seed: ScoringSeed = None,
+              device: Device = None, batch_size: BatchSize = None, seq_len: SeqLen = None,
+              config_file: ScoringConfigFile = None, corpus: Corpus = None,
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+              quiet: Quiet = False) -> None:
     """Score one cell with training-free proxies; each score comes with its status and seconds."""
     from zeronas.proxies import score_cell
 

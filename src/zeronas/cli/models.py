@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from zeronas.cli._common import fail, print_scores, proxies_progress, proxy_specs, scoring_config
+from zeronas.cli._options import BatchSize, Device, Quiet, SeqLen
 
 
 def score_model_cmd(
@@ -20,16 +21,14 @@ def score_model_cmd(
                                          "rank!gate (e.g. hidden_cov!state_escape, the recommended method: its "
                                          "value and whether the model passes the gate), or all."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the probe batch and the noise (default 0)."),
-        device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda, cuda:1, ..."),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-        seq_len: Optional[int] = typer.Option(None, "--seq-len"),
+        device: Device = None, batch_size: BatchSize = None, seq_len: SeqLen = None,
         corpus: Optional[str] = typer.Option(None, "--corpus", help="ptb (default), wikitext-2, or a folder or text "
                                                                     "file; its vocabulary must fit the model's."),
         config_file: Optional[Path] = typer.Option(None, "--scoring-config",
                                                    help="JSON file of ScoringConfig fields (its probe batch, seed "
                                                         "and corpus; model sizes do not apply)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+        quiet: Quiet = False) -> None:
     """Score your own PyTorch recurrent language model (nn.LSTM/GRU/RNN, or any model an adapter takes) with the
     training-free proxies, as it is: its own weights. A proxy it cannot support says why (status unsupported)."""
     from zeronas.models.adapters import AdapterError, adapt_lm, ignored_note

@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from zeronas.cli._common import err, fail
+from zeronas.store import DEFAULT_STORE
 from zeronas.cli._refine_common import (DEFAULT_DIR, RefineOptions, bad_input, print_result,
                                         schedule_of)
 from zeronas.cli.refine_replay import replay_candidates, replay_pools
@@ -33,7 +34,7 @@ EXECUTOR = typer.Option("local", "--executor", help="local (in this process) or 
                                                     "trials across processes, GPUs and nodes).")
 CELLS = typer.Argument(None, help="Candidates: recipe files, named cells, inline recipes or benchmark ids.")
 FROM_STORE = typer.Option(None, "--from-store", metavar="K", help="Add the K best cells of --store under --proxy.")
-STORE = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL (--from-store; a replay's scores).")
+STORE = typer.Option(DEFAULT_STORE, "--store", help="Results store URL (--from-store; a replay's scores).")
 PROXY = typer.Option(None, "--proxy", "-p", help="Spec ranking cells (default: the recommended method).")
 SCORING = typer.Option(None, "--scoring-config", help="JSON file of the ScoringConfig of the store's scores.")
 SEED = typer.Option(0, "--seed", help="Training seed (a replay: the seed of its pools).")
@@ -74,7 +75,7 @@ def refine_cmd(cells: Optional[List[str]] = CELLS, from_store: Optional[int] = F
     opts = RefineOptions(rungs, eta, unit, seed, device, checkpoint, corpus, epochs, quick, checkpoint_every,
                          references, executor, ray_address, gpus_per_trial, cpus_per_trial, as_json, plot, quiet)
     if plot is not None:  # a PNG may be replaced; the results store never (checked before hours of training)
-        from zeronas.core.files import FileArgError, check_output
+        from zeronas.files import FileArgError, check_output
         from zeronas.store import store_file
 
         try:

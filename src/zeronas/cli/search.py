@@ -11,7 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from zeronas.cli._common import CORPUS_HELP, err, fail, out, scoring_config
+from zeronas.cli._common import err, fail, out, scoring_config
+from zeronas.cli._options import Corpus, Quiet, ScoringConfigFile, Store, Timeout, Workers
+from zeronas.store import DEFAULT_STORE
 from zeronas.cli._refine_common import RefineOptions
 from zeronas.cli.refine import (CHECKPOINT, DEVICE, EPOCHS, ETA, QUICK, REFERENCES, RUNGS, UNIT, check_inputs,
                                 run_refine)
@@ -34,39 +36,32 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
                                                    help="A proxy, a rank combination a+b or a gated spec rank!gate "
                                                         "(default: the recommended method, the search module's "
                                                         "DEFAULT_PROXY; prune: ntk_cond+linear_regions)."),
-               guard: Optional[str] = typer.Option(None, "--guard", "-g",
-                                                   help="Comma-separated guard proxies: a cell whose guard score "
-                                                        "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
-                                                        "that overflow untrained mostly diverge in training)."),
-               predictor: Optional[Path] = typer.Option(None, "--predictor",
-                                                        help="Rank by a model of `zeronas predict fit` instead of "
-                                                             "a proxy (random and evolution)."),
+               gate: Optional[str] = typer.Option(None, "--gate", "-g",
+                                                  help="Comma-separated gate proxies: a cell whose gate score "
+                                                       "fails (NaN, inf, ...) ranks last, e.g. zen,synflow (cells "
+                                                       "that overflow untrained mostly diverge in training)."),
+               guard: Optional[str] = typer.Option(None, "--guard", hidden=True, help="The former name of --gate."),
+               predictor: Optional[Path] = typer.Option(None, "--predictor", help="Rank by a model of `zeronas "
+                                                        "predict fit` instead of a proxy (random and evolution)."),
                algorithm: str = typer.Option("evolution", "--algorithm", "-a", help="random, evolution or prune."),
                budget: Optional[int] = typer.Option(None, "--budget", help="Distinct cells to evaluate (default "
                                                                            "200; prune: trial networks, no limit)."),
-               time_budget: Optional[float] = typer.Option(None, "--time-budget",
-                                                           help="Seconds; checked between rounds."),
+               time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds, checked per round."),
                top: int = typer.Option(5, "--top", help="How many of the best cells to print."),
                seed: int = typer.Option(0, "--seed", help="Seed of the search's random choices (the scoring seed "
                                                           "is the scoring config's)."),
-               store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL (shared "
-                                                                                 "with evaluate)."),
-               benchmark: Optional[bool] = typer.Option(None, "--benchmark/--no-benchmark",
-                                                        help="Candidates are the bundled benchmark's cells "
-                                                             "(default for nb-nlp; nb-nlp only)."),
-               workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-               timeout: Optional[float] = typer.Option(None, "--timeout", help="Per-proxy limit in seconds."),
-               config_file: Optional[Path] = typer.Option(None, "--scoring-config",
-                                                          help="JSON file of ScoringConfig fields (default: the "
-                                                               "default config; prune: a small one)."),
-               corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
+               store: Store = DEFAULT_STORE,
+               benchmark: Optional[bool] = typer.Option(None, "--benchmark/--no-benchmark", help="Candidates are the "
+                                                        "bundled benchmark's cells (default for nb-nlp; nb-nlp only)."),
+               workers: Workers = None, timeout: Timeout = None, config_file: ScoringConfigFile = None,
+               corpus: Corpus = None,
                save_best: Optional[Path] = typer.Option(None, "--save-best", metavar="FILE",
                                                         help="Write the best cell's recipe to FILE (JSON), ready "
                                                              "for `zeronas train FILE`."),
                as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the search, its top "
                                                                   "cells, the saved file and the next step "
                                                                   "(progress still goes to stderr)."),
-               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr."),
+               quiet: Quiet = False,
                refine: Optional[int] = typer.Option(None, "--refine", metavar="K",
                                                     help="Then train K of the cells it scored (the default shortlist "
                                                          "policy) under successive halving, as zeronas refine; the "
@@ -80,31 +75,38 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
     (same seed) resumes, scoring nothing twice. With --refine K, then refine K of the cells it scored by training
     (see zeronas refine)."""
     config = _config(config_file, corpus, algorithm)
-    guards = _check_options(guard, top, proxy, save_best, store)
+    gates = _check_options(gate, guard, top, proxy, save_best, store)
     opts = _refine_options(refine, RefineOptions(rungs, eta, unit, seed, device, refine_dir, None, epochs, quick,
                                                  references=references, as_json=as_json, quiet=quiet), corpus)
     _warn_small_budget(algorithm, budget, time_budget)
-    result = _run(space=space, proxy=proxy, guards=guards, algorithm=algorithm, budget=budget,
+    result = _run(space=space, proxy=proxy, gates=gates, algorithm=algorithm, budget=budget,
                   time_budget=time_budget, seed=seed, store=store, benchmark=benchmark, workers=workers,
                   timeout_s=timeout, config=config, predictor=predictor, quiet=quiet)
+    found = _answer(result, top, save_best, store, config_file, corpus, show=not as_json)
+    if opts is None or refine is None:
+        if as_json:
+            print(json.dumps(found))
+        return
+    from zeronas.refine.sources import from_search
+
+    run_refine(from_search(result, refine, seed), opts, wrap=(found, "refine") if as_json else None)
+
+
+def _answer(result: Any, top: int, save_best: Optional[Path], store: str, config_file: Optional[Path],
+            corpus: Optional[str], show: bool) -> dict[str, Any]:
+    """The search's answer (its top cells, the saved best cell, the next step) as one JSON-ready object; with
+    ``show``, also printed as a table and notes."""
     from zeronas.search import ground_truth_for
 
     rows = result.entries(top, ground_truth_for(result))
     if save_best is not None:
         _save_best(result, save_best)
     hint = next_step(result, save_best, store, config_file, corpus)
-    found = {"search": result.summary(), "top": rows,
-             "saved_best": str(save_best) if save_best is not None else None, "next": hint}
-    if as_json and opts is None:
-        print(json.dumps(found))
-        return
-    if not as_json:
+    if show:
         _print_table(result, rows)
         _print_notes(result, save_best, hint)
-    if opts is not None and refine is not None:
-        from zeronas.refine.sources import from_search
-
-        run_refine(from_search(result, refine, seed), opts, wrap=(found, "refine") if as_json else None)
+    return {"search": result.summary(), "top": rows, "saved_best": str(save_best) if save_best is not None else None,
+            "next": hint}
 
 
 def _refine_options(refine: Optional[int], opts: RefineOptions, corpus: Optional[str]) -> Optional[RefineOptions]:
@@ -131,28 +133,26 @@ def _config(config_file: Optional[Path], corpus: Optional[str], algorithm: str) 
                           default=PRUNE_CONFIG if algorithm == "prune" else None)
 
 
-def _check_options(guard: Optional[str], top: int, proxy: Optional[str], save_best: Optional[Path],
-                   store: str) -> list[str]:
-    """The guard names, after the options that need no search are checked (a bad one costs no scoring)."""
+def _check_options(gate: Optional[str], guard: Optional[str], top: int, proxy: Optional[str],
+                   save_best: Optional[Path], store: str) -> list[str]:
+    """The gate names (of --gate and its deprecated former name --guard), after the options that need no search
+    are checked (a bad one costs no scoring)."""
     from zeronas.proxies.registry import parse_proxy_list
 
-    try:
-        guards = parse_proxy_list(guard) if guard is not None else []
-    except KeyError as exc:
-        raise fail(f"--guard: {str(exc).strip(chr(34))}")
+    if guard is not None:
+        err.print("--guard is deprecated: use --gate", highlight=False, markup=False)
+    gates: list[str] = []
+    for option, value in (("--gate", gate), ("--guard", guard)):
+        try:
+            gates += parse_proxy_list(value) if value is not None else []
+        except KeyError as exc:
+            raise fail(f"{option}: {str(exc).strip(chr(34))}")
     if top < 0:
         raise fail(f"--top must be 0 or more, got {top}")
     if proxy is not None and not proxy.strip():
         raise fail("--proxy: no proxy named")
     if save_best is not None:
-        from zeronas.core.files import FileArgError, check_output
-        from zeronas.store import store_file
-
-        try:  # a recipe file may be replaced; the results store never
-            check_output(save_best, force=True, protected=[p for p in [store_file(store)] if p is not None],
-                         what="best recipe")
-        except FileArgError as exc:
-            raise fail(f"--save-best: {exc}")
+        _never_the_store(save_best, store)
         if save_best.is_dir():
             raise fail(f"--save-best: {save_best} is a folder, not a file")
         if save_best.exists() and not save_best.is_file():
@@ -162,7 +162,21 @@ def _check_options(guard: Optional[str], top: int, proxy: Optional[str], save_be
             raise fail(f"--save-best: the folder {parent} does not exist")
         if not os.access(parent, os.W_OK):
             raise fail(f"--save-best: the folder {parent} is not writable")
-    return guards
+    return gates
+
+
+def _never_the_store(save_best: Path, store: str) -> None:
+    """A recipe file may be replaced; the results store (or its -wal/-shm file) never."""
+    from zeronas.files import FileArgError, check_output
+    from zeronas.store import store_file
+
+    if save_best.is_dir():
+        return  # said below, in the words the option has always used
+    try:
+        check_output(save_best, force=True, protected=[p for p in [store_file(store)] if p is not None],
+                     what="best recipe")
+    except FileArgError as exc:
+        raise fail(f"--save-best: {exc}")
 
 
 def _warn_small_budget(algorithm: str, budget: Optional[int], time_budget: Optional[float]) -> None:

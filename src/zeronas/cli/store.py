@@ -11,11 +11,12 @@ from typing import Optional
 import typer
 
 from zeronas.cli._common import fail, out
+from zeronas.cli._options import Store
+from zeronas.store import DEFAULT_STORE
 
 store_app = typer.Typer(help="Look after a results store: what it holds, forget rows, export, compact, upgrade.",
                         no_args_is_help=True)
 
-STORE_HELP = "Results store URL (sqlite:///file.db) or path."
 EXPORT_COLUMNS = ("canonical_id", "proxy", "revision", "config_hash", "seed", "value", "status", "message",
                   "seconds", "version", "created_at")
 
@@ -23,20 +24,15 @@ EXPORT_COLUMNS = ("canonical_id", "proxy", "revision", "config_hash", "seed", "v
 def _open(store: str, read_only: bool):
     """An existing SQLite store (a missing one is an error: these commands never create a store)."""
     from zeronas.store import StoreError, open_store
-    from zeronas.store.sqlite import SQLiteStore
 
     try:
-        st = open_store(store, read_only=read_only, create=False)
+        return open_store(store, read_only=read_only, create=False)
     except StoreError as exc:
         raise fail(str(exc))
-    if not isinstance(st, SQLiteStore):
-        st.close()
-        raise fail(f"{store}: `zeronas store` looks after SQLite stores only")
-    return st
 
 
 @store_app.command("info")
-def info_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP),
+def info_cmd(store: Store = DEFAULT_STORE,
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Configs, proxies (with revision) and rows by status, and the file's size. Opens the store read-only."""
 
@@ -55,7 +51,7 @@ def info_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=S
 
 
 @store_app.command("delete")
-def delete_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP),
+def delete_cmd(store: Store = DEFAULT_STORE,
                config: Optional[str] = typer.Option(None, "--config", help="Only this config hash."),
                proxies: Optional[str] = typer.Option(None, "--proxy", help="Only these proxies (comma-separated)."),
                statuses: Optional[str] = typer.Option(None, "--status",
@@ -88,7 +84,7 @@ def delete_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
 
 
 @store_app.command("export")
-def export_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP),
+def export_cmd(store: Store = DEFAULT_STORE,
                out_path: Optional[Path] = typer.Option(None, "--out", "-o",
                                                        help="File to write (default: CSV on stdout); never the "
                                                             "store itself, nor an existing file without --force."),
@@ -96,7 +92,7 @@ def export_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
                                                  help="csv or parquet (default: from --out's suffix, else csv)."),
                force: bool = typer.Option(False, "--force", help="Replace an existing --out file.")) -> None:
     """One row per stored score (every revision), as CSV or Parquet, e.g. for pandas.read_csv."""
-    from zeronas.core.files import FileArgError, check_output
+    from zeronas.files import FileArgError, check_output
     from zeronas.store import store_file
 
     kind = (fmt or (out_path.suffix.lstrip(".") if out_path is not None and out_path.suffix else "csv")).lower()
@@ -150,7 +146,7 @@ def _write_rows(rows, out_path: Optional[Path], kind: str) -> int:
 
 
 @store_app.command("vacuum")
-def vacuum_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP)) -> None:
+def vacuum_cmd(store: Store = DEFAULT_STORE) -> None:
     """Fold the write-ahead log into the file and compact it (after deletes, or before committing a store)."""
 
     with _open(store, read_only=False) as st:
@@ -159,7 +155,7 @@ def vacuum_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
 
 
 @store_app.command("migrate")
-def migrate_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP)) -> None:
+def migrate_cmd(store: Store = DEFAULT_STORE) -> None:
     """Upgrade a store written by an older zeronas (every row kept); any read-write open does the same."""
     from zeronas.store.sqlite import SCHEMA_VERSION
 

@@ -9,8 +9,9 @@ from typing import Optional
 import typer
 
 from zeronas.cells.recipe import RecipeError
-from zeronas.cells.resolve import resolve_cell
+from zeronas.bench.resolve import resolve_cell
 from zeronas.cli._common import fail, out
+from zeronas.cli._options import Quiet
 
 
 def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a named cell, or a benchmark id."),
@@ -29,7 +30,7 @@ def train_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, a
               device: str = typer.Option("cpu", "--device"),
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress still goes to "
                                                                  "stderr)."),
-              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+              quiet: Quiet = False) -> None:
     """Train a cell with the NAS-Bench-NLP protocol (on PTB, or --corpus) and report validation and test
     perplexity."""
     from zeronas.data.corpus import CorpusError, load_training_corpus

@@ -205,7 +205,7 @@ def _split_files(path: Path) -> dict[str, Path]:
 
 
 def _read_bytes(path: Path) -> bytes:
-    from zeronas.core.files import GiB, FileArgError, read_regular
+    from zeronas.files import GiB, FileArgError, read_regular
 
     try:  # a regular file of bounded size: never a FIFO that blocks or /dev/zero
         return read_regular(path, what="corpus file", limit=4 * GiB)

@@ -28,6 +28,7 @@ from torch import nn
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.cells.reference import reference_cell
+from zeronas.core.registry import Registry
 from zeronas.models.contract import ACTIVATIONS, RECIPE, Observer, RecurrentLM
 from zeronas.models.macs import lm_macs
 from zeronas.models.stack import LayerStackLM
@@ -283,20 +284,17 @@ def rnn_lm(embedding: nn.Embedding, rnns: nn.RNNBase | Sequence[nn.RNNBase], dec
 # ----------------------------------------------------------------------------------------------------------------
 
 Adapter = Callable[[nn.Module], Optional[RecurrentLM]]  # None, or raise AdapterError, when it does not fit
-_ADAPTERS: dict[str, Adapter] = {}
+ADAPTERS: Registry[Adapter] = Registry("model adapter")
 
 
 def register_adapter(name: str, adapter: Adapter) -> Adapter:
     """Register a model adapter (tried by :func:`adapt_lm`, the most recent first); returns it. An adapter
-    returns None for a model it does not recognise, or raises :class:`AdapterError` saying what is wrong."""
-    if name in _ADAPTERS and _ADAPTERS[name] is not adapter:
+    returns None for a model it does not recognise, or raises :class:`AdapterError` saying what is wrong.
+    Adapters of plugins register when the entry points load the plugins (:func:`zeronas.plugins.load_plugins`)."""
+    old = ADAPTERS.get(name)
+    if old is not None and old is not adapter:
         raise ValueError(f"a model adapter named {name!r} is already registered")
-    _ADAPTERS[name] = adapter
-    return adapter
-
-
-def list_adapters() -> list[str]:
-    return list(_ADAPTERS)
+    return ADAPTERS.add(name, adapter)
 
 
 def _torch_rnn_lm(model: nn.Module) -> Optional[RecurrentLM]:
@@ -372,11 +370,8 @@ def adapt_lm(model: nn.Module) -> RecurrentLM:
         raise AdapterError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if isinstance(model, RecurrentLM):
         return model  # type: ignore[return-value]
-    from zeronas.plugins import load_plugins
-
-    load_plugins()  # adapters of installed plugins (the entry points) register themselves on import
     reasons = []
-    for name, adapter in reversed(_ADAPTERS.items()):
+    for name, adapter in reversed(ADAPTERS.items()):
         try:
             adapted = adapter(model)
         except AdapterError as exc:

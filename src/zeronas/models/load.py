@@ -71,7 +71,7 @@ def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
     """Load a state dict into ``model`` from ``path`` (``torch.save`` of a state dict, or of a dictionary holding
     one under ``state_dict``/``model_state_dict``/``model``). Read with ``weights_only=True``: tensors and plain
     containers only, never arbitrary pickled objects. Every key must match."""
-    from zeronas.core.files import FileArgError, check_regular
+    from zeronas.files import FileArgError, check_regular
 
     try:  # a regular file: never a FIFO that blocks or /dev/zero
         check_regular(path, what="checkpoint file")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
 Tensor = torch.Tensor
+
+
+def zen_score(ctx: Any, differences: Callable[[Any, Any], Iterable[Tensor]]) -> float:
+    """The score every Zen variant shares: ``differences(model, config)`` yields each draw's output difference
+    from the context's model in float64 without gradients; the result is :func:`log_mean_sequence_norm`."""
+    model = ctx.model().double()
+    model.requires_grad_(False)
+    with torch.no_grad():
+        return log_mean_sequence_norm(differences(model, ctx.config))
 
 
 def log_mean_sequence_norm(differences: Iterable[Tensor]) -> float:

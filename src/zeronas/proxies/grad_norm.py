@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 
+from zeronas.proxies._gradients import weight_gradients
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -31,10 +32,7 @@ from zeronas.proxies.registry import proxy
 @proxy("grad_norm", higher_is_better=True, needs_data=True,
        description="global L2 norm of the LM-loss gradient over all weight matrices (no biases), probe batch")
 def grad_norm(ctx: ScoringContext) -> float:
-    model = ctx.model()
-    weights = [p for _, p in model.weight_matrices()]
-    loss, _ = model.loss(ctx.inputs, ctx.targets)
-    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    _, grads = weight_gradients(ctx)
     total = torch.zeros((), dtype=torch.float64)
     for g in grads:
         if g is not None:

@@ -256,9 +256,11 @@ def score_model(model: torch.nn.Module, proxies: Iterable[str] | None = None, *,
     LayerNorm before the decoder) are named in an :class:`~zeronas.models.adapters.IgnoredPartsWarning`.
     ``progress(done, total, proxy)`` follows the proxies."""
     from zeronas.models.adapters import IgnoredPartsWarning, adapt_lm, ignored_note
+    from zeronas.plugins import load_plugins
     from zeronas.proxies.device import check_config
     from zeronas.proxies.registry import list_proxies
 
+    load_plugins()  # an entry point: the installed plugins' adapters and proxies
     config = config or ScoringConfig()
     check_config(config)
     lm = adapt_lm(model)

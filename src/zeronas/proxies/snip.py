@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import torch
 
+from zeronas.proxies._gradients import weight_gradients
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -33,12 +34,7 @@ from zeronas.proxies.registry import proxy
 @proxy("snip", higher_is_better=True, needs_data=True, revision=2,
        description="SNIP connection sensitivity: sum |theta * dL/dtheta| over the weight matrices (Lee et al. 2019)")
 def snip(ctx: ScoringContext) -> float:
-    model = ctx.model()
-    weights = [p for _, p in model.weight_matrices()]
-    loss, _ = model.loss(ctx.inputs, ctx.targets)
-    # allow_unused: a cell can hold weights that never reach the output (e.g. a state that only feeds itself);
-    # their gradient is zero and so is their saliency
-    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    weights, grads = weight_gradients(ctx)  # None for a weight that never reaches the output: saliency zero
     total = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for w, g in zip(weights, grads):
         if g is not None:

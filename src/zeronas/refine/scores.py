@@ -11,7 +11,7 @@ from zeronas.core.spec import spec_proxies
 from zeronas.core.config import ScoringConfig
 from zeronas.core.score import Score
 from zeronas.refine.curves import CurveCell
-from zeronas.store import ResultStore, open_store
+from zeronas.store import ResultStore
 
 Scores = Mapping[str, Mapping[str, Score]]
 
@@ -40,20 +40,13 @@ def curve_scores(cells: Sequence[CurveCell], specs: Sequence[str], config: Scori
     """``{canonical_id: {proxy: Score}}`` for the cells and every proxy the specs need, under ``config``. With
     ``score=False`` nothing is computed: cells the store lacks are missing (they rank last). ``executor``,
     ``ray_address``, ``workers``, ``timeout_s``: as :func:`zeronas.run.score_many`."""
-    members = spec_members(specs)
-    own = isinstance(store, (str, Path))
-    st = open_store(store, read_only=not score) if own else store
-    try:
-        if score and members:
-            from zeronas.cells.recipe import Cell
-            from zeronas.run.executor import score_many
+    from zeronas.cells.recipe import Cell
+    from zeronas.run.scoring import score_and_read
 
-            todo = [Cell.from_recipe(json.loads(c.recipe_json), source=f"curve cell {c.label}") for c in cells]
-            score_many(todo, members, config, st, workers=workers, timeout_s=timeout_s, progress=progress,
-                       executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
-        table = st.scores_table(config, members) if members else {}
-    finally:
-        if own:
-            st.close()
-    wanted = {c.canonical_id for c in cells}
-    return {cid: dict(row) for cid, row in table.items() if cid in wanted}
+    members = spec_members(specs)
+    if not members:
+        return {}
+    todo = [Cell.from_recipe(json.loads(c.recipe_json), source=f"curve cell {c.label}") for c in cells]
+    _, table = score_and_read(todo, members, config, store, score=score, workers=workers, timeout_s=timeout_s,
+                              progress=progress, executor=executor, ray_address=ray_address)
+    return {cid: dict(row) for cid, row in table.items() if row}

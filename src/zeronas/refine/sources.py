@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
-from zeronas.cells.resolve import resolve_cell
+from zeronas.bench.resolve import resolve_cell
 from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.refine.state import Candidate
 
@@ -61,6 +61,7 @@ def from_store(store: str, k: int, spec: str = RECOMMENDED_METHOD, config=None) 
     """The ``k`` best cells of ``store`` under proxy ``spec`` (a name, ``a+b`` or ``rank!gate``) among the scores
     stored under scoring ``config`` (default: the default config), ranked as ``zeronas search`` ranks them."""
     from zeronas.core.config import ScoringConfig
+    from zeronas.proxies.registry import proxy_revisions
     from zeronas.search.core import Candidate as Scored, proxy_members, ranked
     from zeronas.store import open_store
 
@@ -68,7 +69,7 @@ def from_store(store: str, k: int, spec: str = RECOMMENDED_METHOD, config=None) 
     config = config or ScoringConfig()
     members = proxy_members(spec)
     with open_store(store, read_only=True) as st:
-        table = st.scores_table(config, members)
+        table = st.scores_table(config, members, revisions=proxy_revisions(members))
         scored = [Scored(parse_recipe(json.loads(st.recipe(cid) or "null"), source=f"{store} cell {cid}"),
                          dict(row), i) for i, (cid, row) in enumerate(table.items())]
     usable = [c for c in scored if c.ok(members)]

@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
-from zeronas.plugins import PluginError, import_plugins, worker_imports
+from zeronas.plugins import PluginError, import_plugins, load_plugins, worker_imports
 from zeronas.progress import ProgressBar
 from zeronas.core.config import ScoringConfig
 from zeronas.proxies.device import check_config
-from zeronas.proxies.registry import get_proxy
+from zeronas.proxies.registry import get_proxy, proxy_revisions
 from zeronas.proxies.runner import Score
 from zeronas.store import ResultStore, open_store
 
@@ -621,6 +621,7 @@ class WorkerPool:
                  imports: Sequence[str] = ()) -> None:
         _check_executor(executor, workers)
         check_config(config)
+        load_plugins()  # the entry points' plugins, once per process: the workers import them too
         imports = worker_imports(imports)
         import_plugins(imports)
         self.workers = _worker_count(executor, workers, ray_address)
@@ -686,27 +687,12 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     """
     begin = time.monotonic()
     config = check_config(config or ScoringConfig())  # a bad config or device stops here, before any row
-    if pool is not None:
-        if pool.closed:
-            raise ExecutorError("this worker pool is closed")
-        if pool.config.config_hash() != config.config_hash():
-            raise ExecutorError(f"the worker pool scores under config {pool.config.config_hash()}, not "
-                                f"{config.config_hash()}")
-        executor, imports = pool.executor, pool.imports  # type: ignore[assignment]
-    _check_executor(executor, workers)
-    if timeout_s is not None and not timeout_s > 0:
-        raise ExecutorError(f"timeout_s must be positive, got {timeout_s!r}")
-    if timeout_s is not None and executor == "serial":
-        raise ExecutorError("the serial executor cannot stop a cell: use executor='local' for a time limit")
-    if pool is None:
-        imports = worker_imports(imports)
-    import_plugins(imports)
+    executor, imports = _check_run(config, pool, executor, workers, timeout_s, imports)
     names = list(dict.fromkeys(proxies))
     if not names:
         raise ExecutorError("no proxy named")
     for name in names:
         get_proxy(name)  # KeyError naming the known proxies
-
     unique: dict[str, Cell] = {}
     for item in cells:
         cell = _as_cell(item)
@@ -715,8 +701,8 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     own_store = isinstance(store, (str, Path))
     db = open_store(store) if own_store else store
     try:
-        todo = db.missing_proxies(list(unique), names, config)
-        skipped = len(unique) - len(todo)
+        revisions = proxy_revisions(names)
+        todo = db.missing_proxies(list(unique), names, config, revisions=revisions)
         tasks = [_Task(i, cid, unique[cid].to_json(), tuple(missing)) for i, (cid, missing) in enumerate(todo.items())]
         if tasks:  # a corpus too short for a proxy stops the run here, before any worker or row
             from zeronas.proxies.needs import check_data_needs
@@ -724,35 +710,73 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
             check_data_needs(names, config)
         n_workers = pool.workers if pool is not None else _worker_count(executor, workers, ray_address)
         n_slots = min(n_workers, len(tasks))
-        counts = {"scored": 0, "failed": 0, "timed_out": 0}
-        if tasks:
-            with _progress_bar(len(tasks), skipped, progress) as bar:
 
-                def on_done(task: _Task, scores: dict[str, Score], timed_out: bool) -> None:
-                    db.put_cell(task.canonical_id, task.recipe_json, config, scores)
-                    counts["scored"] += 1
-                    counts["failed"] += any(not s.ok for s in scores.values())
-                    counts["timed_out"] += timed_out
-                    bar.update(advance=1, failed=counts["failed"])
+        def store_cell(task: _Task, scores: dict[str, Score]) -> None:
+            db.put_cell(task.canonical_id, task.recipe_json, config, scores, revisions=revisions)
 
-                if pool is not None:
-                    try:
-                        _drive(pool.slots, tasks, timeout_s, on_done)
-                    except BaseException:  # cells may still be in flight: the pool's state is unknown
-                        pool.close()
-                        raise
-                else:
-                    slots = _Slots(_make_pool(executor, config, imports, ray_address, n_workers), n_slots)
-                    try:
-                        _drive(slots, tasks, timeout_s, on_done)
-                    finally:
-                        slots.pool.close()
+        counts = _run_tasks(tasks, store_cell, len(unique) - len(todo), progress, timeout_s, pool,
+                            lambda: _Slots(_make_pool(executor, config, imports, ray_address, n_workers), n_slots))
     finally:
         if own_store:
             db.close()
-    return RunSummary(total=len(unique), scored=counts["scored"], skipped=skipped, failed=counts["failed"],
-                      timed_out=counts["timed_out"], seconds=time.monotonic() - begin, executor=executor,
-                      workers=n_slots)
+    return RunSummary(total=len(unique), scored=counts["scored"], skipped=len(unique) - len(todo),
+                      failed=counts["failed"], timed_out=counts["timed_out"], seconds=time.monotonic() - begin,
+                      executor=executor, workers=n_slots)
+
+
+def _check_run(config: ScoringConfig, pool: "WorkerPool | None", executor: str, workers: int | None,
+               timeout_s: float | None, imports: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The executor and the workers' imports of one :func:`score_many` call, after checking its arguments (a
+    pool's replace the call's); the plugins are imported here too, so a missing one fails before any work."""
+    if pool is not None:
+        if pool.closed:
+            raise ExecutorError("this worker pool is closed")
+        if pool.config.config_hash() != config.config_hash():
+            raise ExecutorError(f"the worker pool scores under config {pool.config.config_hash()}, not "
+                                f"{config.config_hash()}")
+        executor, imports = pool.executor, pool.imports
+    _check_executor(executor, workers)
+    if timeout_s is not None and not timeout_s > 0:
+        raise ExecutorError(f"timeout_s must be positive, got {timeout_s!r}")
+    if timeout_s is not None and executor == "serial":
+        raise ExecutorError("the serial executor cannot stop a cell: use executor='local' for a time limit")
+    if pool is None:
+        load_plugins()  # the entry points' plugins, once per process: the workers import them too
+        imports = worker_imports(imports)
+    import_plugins(imports)
+    return executor, tuple(imports)
+
+
+def _run_tasks(tasks: list[_Task], store_cell: Callable[[_Task, dict[str, Score]], None], skipped: int,
+               progress: bool, timeout_s: float | None, pool: "WorkerPool | None",
+               new_slots: Callable[[], _Slots]) -> dict[str, int]:
+    """Score the tasks on the pool's workers (or on new ones, stopped at the end), storing each cell as it
+    finishes and counting it on the progress bar; returns the counts of cells scored, failed and timed out."""
+    counts = {"scored": 0, "failed": 0, "timed_out": 0}
+    if not tasks:
+        return counts
+    with _progress_bar(len(tasks), skipped, progress) as bar:
+
+        def on_done(task: _Task, scores: dict[str, Score], timed_out: bool) -> None:
+            store_cell(task, scores)
+            counts["scored"] += 1
+            counts["failed"] += any(not s.ok for s in scores.values())
+            counts["timed_out"] += timed_out
+            bar.update(advance=1, failed=counts["failed"])
+
+        if pool is not None:
+            try:
+                _drive(pool.slots, tasks, timeout_s, on_done)
+            except BaseException:  # cells may still be in flight: the pool's state is unknown
+                pool.close()
+                raise
+        else:
+            slots = new_slots()
+            try:
+                _drive(slots, tasks, timeout_s, on_done)
+            finally:
+                slots.pool.close()
+    return counts
 
 
 __all__ = ["EXECUTORS", "ExecutorError", "RunSummary", "WorkerPool", "score_many"]

@@ -15,7 +15,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from zeronas.store import StoreError
+from zeronas.store.base import StoreError
 
 APPLICATION_ID = 0x7A4E4153  # "zNAS": PRAGMA application_id of every store this zeronas writes
 SCHEMA_VERSIONS = ("1", "2")  # what this zeronas reads (1 is migrated on its first read-write open)
