@@ -341,7 +341,7 @@ def _model_and_store() -> tuple[Path, Path]:
     if not _MODEL:
         import numpy as np
 
-        from zeronas.cells.resolve import resolve_cell
+        from zeronas.bench.resolve import resolve_cell
         from zeronas.core.config import ScoringConfig
         from zeronas.core.score import Score
         from zeronas.predict.features import feature_names
