@@ -228,6 +228,8 @@ def test_policies_on_the_whole_table(tmp_path):
     assert TrainingFreeTop1("hidden_cov").run(pool, [], rk, rng).pick.log.log_id == 2
     oracle = Oracle().run(pool, [], rk, rng)
     assert oracle.pick.log.log_id == 1 and oracle.epochs == 30
+    with pytest.raises(PolicyError, match="whole epochs only"):
+        Halving(RandomK(3), Schedule((0.5, 1.0))).run(pool, [], rk, rng)
 
 
 def test_replay_known_answers(tmp_path):

@@ -232,6 +232,8 @@ class Halving:
 
     def run(self, pool: Sequence[CurveCell], references: Sequence[CurveCell], ranker: Ranker,
             rng: np.random.Generator) -> Outcome:
+        if any(r != int(r) for r in self.schedule.rungs) or self.schedule.unit != "epochs":
+            raise PolicyError(f"{self.schedule.describe()}: curves are replayed at whole epochs only")
         cells = _with_references(self.shortlist(pool, ranker, rng), references)
         res = successive_halving(cells, self.schedule, lambda c, budget: c.ppl_at(int(budget)))
         seconds = math.fsum(t.candidate.seconds_to(int(self.schedule.rungs[t.rung])) for t in res.traces)
