@@ -152,6 +152,43 @@ def test_a_proxy_that_writes_into_its_inputs_changes_nothing_after_it(tmp_path, 
     assert torch.equal(corpus.split(TINY.probe_split), split) and "intruder" not in corpus.vocab  # next cells too
 
 
+def test_ctrl_c_stops_the_run_but_a_proxys_keyboard_interrupt_is_its_row(scoped_proxies):
+    import os
+    import signal
+    import time
+
+    from zeronas.proxies.context import ScoringContext
+    from zeronas.proxies.runner import run_proxies
+
+    @scoped_proxies("t_raises", higher_is_better=True, needs_data=False, description="test")
+    def t_raises(ctx):
+        raise KeyboardInterrupt
+
+    @scoped_proxies("t_ctrl_c", higher_is_better=True, needs_data=False, description="test")
+    def t_ctrl_c(ctx):  # the user presses Ctrl-C while this proxy runs
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        return 1.0
+
+    out = score_cell(reference_cell("rnn"), ["params", "t_raises"], TINY)
+    assert out["t_raises"].status == "error" and out["params"].status == "ok"
+    with pytest.raises(KeyboardInterrupt):
+        score_cell(reference_cell("rnn"), ["params", "t_ctrl_c"], TINY)
+    seen = []
+
+    @scoped_proxies("t_look_sigint", higher_is_better=True, needs_data=False, description="test")
+    def t_look_sigint(ctx):
+        seen.append(signal.getsignal(signal.SIGINT))
+        return 1.0
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # in a worker (which ignores SIGINT: Ctrl-C is its parent's), the proxies run with SIGINT still ignored
+        run_proxies(["t_look_sigint"], ScoringContext(reference_cell("rnn"), TINY), catch_interrupt=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == [signal.SIG_IGN]
+
+
 # -- 5: non-finite weights are nan/inf, never a clean number --------------------------------------------------
 
 def _lm(fill: float | None = None) -> torch.nn.Module:

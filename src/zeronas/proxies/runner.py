@@ -192,7 +192,10 @@ def run_proxies(proxies: Iterable[str], ctx: ScoringContext, progress: ProgressF
     and restored afterwards. ``progress(done, total, name)`` is called before each proxy and once at the end."""
     results: dict[str, Score] = {}
     names = list(proxies)
-    with torch.random.fork_rng(devices=[]), _CTRL_C.watching():
+    # in this process, tell the user's Ctrl-C from a proxy's KeyboardInterrupt; a worker (catch_interrupt) ignores
+    # SIGINT, and its handler must stay so: Ctrl-C is the parent's to handle, never a proxy's error
+    watch = contextlib.nullcontext() if catch_interrupt else _CTRL_C.watching()
+    with torch.random.fork_rng(devices=[]), watch:
         for i, name in enumerate(names):
             if progress is not None:
                 progress(i, len(names), name)
