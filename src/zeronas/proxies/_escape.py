@@ -20,6 +20,8 @@ stops being finite (then ``t*`` is the step before). Its growth rate is
 the mean log-growth of the state per step until it escaped (a finite number, however fast the state blew up:
 the run stops before float32 overflows, so no failure is turned into a made-up value). The probe's result is the
 largest rate over the radii and probe sequences: > 0 means that some starting state grows rather than decays.
+A model whose weights are not finite gives NaN, and one whose state is not finite one step after starting at RMS
+1 (enormous weights or inputs) gives +inf: no rate exists to measure, and a clean number would pass the gate.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def escape_rates(ctx: ScoringContext) -> Tensor:
     model = ctx.model(fast_backward=False)
     layer = model.layers[0]
     layer.requires_grad_(False)
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # NaN or inf weights: no rate to measure
+        ctx.cache[key] = torch.full((len(RADII), N_SEQUENCES), math.nan, dtype=torch.float64)
+        return ctx.cache[key]
     tokens, _ = probe_batch(ctx.corpus.split(ctx.config.probe_split), N_SEQUENCES, HORIZON, ctx.config.seed)
     n_r = len(RADII)
     sizes = list(layer.state_sizes)
@@ -65,6 +70,9 @@ def escape_rates(ctx: ScoringContext) -> Tensor:
             _, state = layer(x[t:t + 1], state)
             flat = torch.cat(state, dim=1).double()  # the RMS in float64: squares of a large state overflow float32
             finite = torch.isfinite(flat).all(dim=1)
+            if t == 0 and not bool(finite[:N_SEQUENCES].all()):  # not finite one step from RMS 1: no rate exists
+                ctx.cache[key] = torch.full((n_r, N_SEQUENCES), math.inf, dtype=torch.float64)
+                return ctx.cache[key]
             rms = flat.pow(2).mean(dim=1).sqrt()
             g = rms.log() - log_r
             finite &= torch.isfinite(g)
