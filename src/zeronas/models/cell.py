@@ -11,7 +11,8 @@ a person, a proxy or a test can find the weight of any node by name.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from contextlib import contextmanager
+from typing import Iterator, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,10 +41,23 @@ class NodeLinear(nn.Module):
         return getattr(self, f"weight_{i}")
 
 
-class CellLayer(nn.Module):
-    """One layer: the cell applied at every time step. Inputs and outputs are time-major ``(T, B, D)``."""
+class _Prepared(NamedTuple):
+    """What a forward pass computes from the weights alone (see :meth:`CellLayer._prepare`)."""
 
-    def __init__(self, cell: Cell, input_size: int, hidden_size: int, weight_drop: float = 0.0) -> None:
+    recurrent: list[list[tuple[str, object]]]  # per group, (source, weight_t) or, on the fast path, (source, (tape, token))
+    x_weight: Optional[Tensor]
+    x_bias: Optional[Tensor]
+    group_bias: list[Optional[Tensor]]
+
+
+class CellLayer(nn.Module):
+    """One layer: the cell applied at every time step. Inputs and outputs are time-major ``(T, B, D)``.
+
+    ``generator``: the weights' initial draws come from it (NAS-Bench-NLP's uniform init, in parameter order);
+    without one, from torch's global generator."""
+
+    def __init__(self, cell: Cell, input_size: int, hidden_size: int, weight_drop: float = 0.0,
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         self.cell = cell
         self.input_size = input_size
@@ -56,8 +70,9 @@ class CellLayer(nn.Module):
             if cell.op(node) == "linear":
                 sizes = [input_size if s == "x" else hidden_size for s in cell.node_inputs(node)]
                 self.linears[node] = NodeLinear(sizes, hidden_size)
+        self._frozen: Optional[_Prepared] = None
         self._plan()
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     def _plan(self) -> None:
         """Group linear nodes that read the same (multi)set of sources; each group is one matmul per source.
@@ -135,14 +150,38 @@ class CellLayer(nn.Module):
     def init_state(self, batch_size: int, like: Tensor) -> tuple[Tensor, ...]:
         return tuple(like.new_zeros(batch_size, size) for size in self.state_sizes)
 
-    def forward(self, inputs: Tensor, state: Optional[Sequence[Tensor]] = None,
-                observer: Optional[Observer] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
-        T, B, _ = inputs.shape
-        if state is None:
-            state = self.init_state(B, inputs)
+    @contextmanager
+    def frozen(self) -> Iterator["CellLayer"]:
+        """Within: no gradient is formed and the weights must not change, so every forward pass reuses the
+        stacked weights (and the fast path's operands) prepared once on entry. For loops that call the layer
+        one step at a time (a step costs less than stacking its weights again). The results are those of
+        plain forward passes, bit for bit: the same tensors, computed once."""
+        with torch.no_grad():
+            self._frozen = self._prepare()
+            try:
+                yield self
+            finally:
+                self._frozen = None
+
+    def _prepare(self) -> _Prepared:
+        """The stacked weights of every group, the fused x weight and bias, the bias of groups without x and, on
+        the fast path, each recurrent weight's tape."""
         recurrent, x_weight, x_bias = self._group_weights()
-        # x projections of every group for all steps: one matmul, then per group and step a view (split and
-        # unbind have cheap backward passes, unlike column slicing, which zero-fills a full gradient per step).
+        return _Prepared(self._tapes(recurrent), x_weight, x_bias, self._group_bias())
+
+    def _group_bias(self) -> list[Optional[Tensor]]:
+        return [None if cols is not None else torch.cat([self.linears[n].bias for n in members])
+                for cols, (_, members, _) in zip(self._x_cols, self._groups)]
+
+    def _tapes(self, recurrent: list[list[tuple[str, Tensor]]]) -> list[list[tuple[str, object]]]:
+        if not self.fast_backward:
+            return recurrent  # type: ignore[return-value]
+        return [[(src, deferred_weight(wt)) for src, wt in per_slot] for per_slot in recurrent]
+
+    def _x_steps(self, inputs: Tensor, x_weight: Optional[Tensor],
+                 x_bias: Optional[Tensor]) -> list[Optional[tuple[Tensor, ...]]]:
+        """The x projections of every group for all steps: one matmul, then per group and step a view (split and
+        unbind have cheap backward passes, unlike column slicing, which zero-fills a full gradient per step)."""
         x_steps: list[Optional[tuple[Tensor, ...]]] = [None] * len(self._groups)
         if x_weight is not None:
             x_all = (fast_linear if self.fast_backward else F.linear)(inputs, x_weight, x_bias)
@@ -150,13 +189,24 @@ class CellLayer(nn.Module):
             chunks = x_all.split([self._x_cols[g][1] - self._x_cols[g][0] for g in with_x], dim=2)
             for g, chunk in zip(with_x, chunks):
                 x_steps[g] = chunk.unbind(0)
-        group_bias = [None if cols is not None else torch.cat([self.linears[n].bias for n in members])
-                      for cols, (_, members, _) in zip(self._x_cols, self._groups)]
+        return x_steps
+
+    def forward(self, inputs: Tensor, state: Optional[Sequence[Tensor]] = None,
+                observer: Optional[Observer] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        T, B, _ = inputs.shape
+        if state is None:
+            state = self.init_state(B, inputs)
+        if self._frozen is not None:
+            recurrent, x_weight, x_bias, group_bias = self._frozen
+            x_steps = self._x_steps(inputs, x_weight, x_bias)
+        else:  # in this order, which fixes the order of the autograd graph's nodes (and so of its sums)
+            weights, x_weight, x_bias = self._group_weights()
+            x_steps = self._x_steps(inputs, x_weight, x_bias)
+            group_bias = self._group_bias()
+            recurrent = self._tapes(weights)
         member = self._member
         H = self.hidden_size
         fast = self.fast_backward
-        if fast:
-            recurrent = [[(src, deferred_weight(wt)) for src, wt in per_slot] for per_slot in recurrent]
         outputs = []
         h = tuple(state)
         for t in range(T):

@@ -25,6 +25,8 @@ largest rate over the radii and probe sequences: > 0 means that some starting st
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
+from typing import Any, ContextManager
 
 import torch
 
@@ -40,19 +42,23 @@ ESCAPE_LOG = math.log(1e12)  # growth (from the starting RMS) that counts as esc
 _SEED_OFFSET = 0xE5C  # this probe's own stream: the starting direction
 
 
+def _stepping(layer: Any) -> ContextManager:
+    """The layer's ``frozen()`` (its weights prepared once for the 60 one-step calls) where it has one."""
+    frozen = getattr(layer, "frozen", None)
+    return frozen() if frozen is not None else nullcontext()
+
+
 def escape_rates(ctx: ScoringContext) -> Tensor:
     """``(len(RADII), N_SEQUENCES)`` growth rates (see the module docstring), float64. Cached in ``ctx.cache``."""
     key = "escape/rates"
     if key in ctx.cache:
         return ctx.cache[key]
-    model = ctx.model(fast_backward=False)
-    layer = model.layers[0]
-    layer.requires_grad_(False)
+    layer = ctx.layer(0, fast_backward=False)  # read-only: only run forward, without a gradient
     tokens, _ = probe_batch(ctx.corpus.split(ctx.config.probe_split), N_SEQUENCES, HORIZON, ctx.config.seed)
     n_r = len(RADII)
     sizes = list(layer.state_sizes)
-    with torch.no_grad():
-        x = model.embed(tokens.to(ctx.device)).repeat(1, n_r, 1)  # (T, R*S, E): radius-major
+    with torch.no_grad(), _stepping(layer):
+        x = ctx.embed(tokens.to(ctx.device)).repeat(1, n_r, 1)  # (T, R*S, E): radius-major
         u = ctx.randn(N_SEQUENCES, sum(sizes), offset=_SEED_OFFSET, dtype=torch.float64)
         u = u / u.pow(2).mean(dim=1, keepdim=True).sqrt()
         log_r = torch.tensor(RADII, dtype=torch.float64, device=ctx.device).log().repeat_interleave(N_SEQUENCES)

@@ -29,16 +29,12 @@ Tensor = torch.Tensor
 K = 1e-5
 
 
-def cell_input_states(ctx: ScoringContext) -> list[Tensor]:
-    """Per layer, ``(T, B, H)``: the ``h_prev_0`` each step's cell receives (zero state, then outputs 0..T-2).
-    One forward pass of the probe batch, cached in ``ctx.cache``."""
-    key = "hidden/cell_input_states"
-    if key not in ctx.cache:
-        model = ctx.model()
-        with torch.no_grad():
-            outputs, _ = model.run_layers(model.embed(ctx.inputs), return_all=True)
-        ctx.cache[key] = [torch.cat([torch.zeros_like(o[:1]), o[:-1]], 0) for o in outputs]
-    return ctx.cache[key]
+def cell_input_states(ctx: ScoringContext, layer: int) -> Tensor:
+    """``(T, B, H)``: the ``h_prev_0`` each step's cell of layer ``layer`` (1-based) receives: the zero state,
+    then its outputs 0..T-2. From the context's read-only forward pass of the probe batch (cached there), which
+    runs only the layers up to this one."""
+    out = ctx.layer_outputs(layer - 1)
+    return torch.cat([torch.zeros_like(out[:1]), out[:-1]], 0)
 
 
 def covariance_score(states: Tensor) -> float:
@@ -54,7 +50,6 @@ def covariance_score(states: Tensor) -> float:
 
 def layer_score(ctx: ScoringContext, layer: int) -> float:
     """The score of layer ``layer`` (1-based, as in the paper's column names)."""
-    states = cell_input_states(ctx)
-    if not 1 <= layer <= len(states):
-        raise Unsupported(f"layer {layer} does not exist: the model has {len(states)} layer(s)")
-    return covariance_score(states[layer - 1])
+    if not 1 <= layer <= ctx.n_layers:
+        raise Unsupported(f"layer {layer} does not exist: the model has {ctx.n_layers} layer(s)")
+    return covariance_score(cell_input_states(ctx, layer))
