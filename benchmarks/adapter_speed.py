@@ -21,7 +21,7 @@ from zeronas.cells.reference import reference_cell
 from zeronas.data.corpus import load_ptb
 from zeronas.models.adapters import rnn_lm
 from zeronas.models.lm import build_model
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import list_proxies
 from zeronas.proxies.runner import score_model

@@ -9,7 +9,7 @@ covers every hidden tuple size, given at least 3 cells) at the default :class:`S
   is not charged to the first cell), run as the runner runs it (:func:`zeronas.proxies.runner.run_proxy`, global RNG seeded), its time
   including whatever it builds (models included). By default ``ctx.cache`` is emptied before each proxy, so every
   time is the proxy's stand-alone cost; ``--share-cache`` keeps the cache across the cell's proxies, as
-  :func:`zeronas.proxies.score_cell` does (later proxies may then reuse earlier work).
+  :func:`zeronas.core.score_cell` does (later proxies may then reuse earlier work).
 
 Reported per proxy: the median, min and max over cells of (proxy seconds / that cell's floor seconds), the median
 seconds, non-ok statuses, and the peak resident memory while it ran (max over cells), also as the rise over the

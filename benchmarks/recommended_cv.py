@@ -24,7 +24,9 @@ import sys
 import numpy as np
 
 from zeronas.bench.nbnlp import Benchmark
-from zeronas.metrics import collect, evaluate_data, parse_proxy_specs, spec_proxies, targets_from_architectures
+from zeronas.core.spec import spec_proxies
+from zeronas.metrics import collect, evaluate_data, targets_from_architectures
+from zeronas.proxies.registry import parse_specs
 from zeronas.proxies import ScoringConfig
 from zeronas.store import open_store
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-auc", type=float, default=0.9)
     ap.add_argument("--json", default=None, help="write the per-fold figures here")
     args = ap.parse_args(argv)
-    specs = parse_proxy_specs(args.candidates)
+    specs = parse_specs(args.candidates)
     members = sorted({m for s in specs for m in spec_proxies(s)})
     config = ScoringConfig()
     with open_store(args.store) as store:

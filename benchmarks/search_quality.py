@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from zeronas.bench.nbnlp import Benchmark
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 from zeronas.search import default_proxy, run_search
 
 CHEAP_CONFIG = ScoringConfig(n_layers=1)

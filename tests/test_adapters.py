@@ -11,10 +11,10 @@ from zeronas.models.adapters import AdapterError, AdaptedLM, adapt_lm, cell_lm, 
 from zeronas.models.contract import ACTIVATIONS, RECIPE, RecurrentLM
 from zeronas.models.lm import ModelConfig, build_model
 from zeronas.proxies._ntk import jacobian_loop, ntk_from_grads
-from zeronas.proxies.config import TINY
+from zeronas.core.config import TINY
 from zeronas.proxies.registry import list_proxies
 from zeronas.proxies.runner import score_model
-from zeronas.proxies.score import Score
+from zeronas.core.score import Score
 from zeronas.store import StoreError
 
 V = 50
@@ -281,7 +281,7 @@ def test_a_registered_adapter_is_found():
 
 
 def test_an_unsupported_score_is_never_stored(tmp_path):
-    from zeronas.proxies.config import ScoringConfig
+    from zeronas.core.config import ScoringConfig
     from zeronas.store import open_store
 
     with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:

@@ -12,7 +12,7 @@ from zeronas.data.corpus import (EOS, Corpus, CorpusError, Vocabulary, batchify,
                                  load_corpus, load_ptb, load_scoring_corpus, load_user_corpus, load_wikitext2,
                                  probe_batch)
 from zeronas.proxies import TINY, ScoringConfig, score_cell
-from zeronas.proxies.config import ConfigError
+from zeronas.core.config import ConfigError
 from zeronas.proxies.context import ScoringContext
 
 

@@ -103,7 +103,7 @@ def test_evaluate_measures_a_gated_spec_and_scores_its_gate(tmp_path):
 
 
 def test_the_recommended_method_is_the_search_default_and_parses():
-    from zeronas.metrics import parse_spec
+    from zeronas.core.spec import parse_spec
     from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
     from zeronas.search.core import default_proxy
 

@@ -22,12 +22,9 @@ from zeronas.metrics import (
     combine_ranks,
     evaluate,
     evaluate_data,
-    parse_combination,
-    parse_proxy_specs,
-    parse_spec,
-    spec_proxies,
     targets_from_architectures,
 )
+from zeronas.core.spec import SpecError, parse_combination, parse_proxy_specs, parse_spec, spec_proxies
 from zeronas.proxies.runner import Score
 
 REQUIRED_KEYS = {"kendall_tau", "spearman", "tau_top10", "top1_ppl", "top10_mean_ppl", "divergence_auc", "n",
@@ -265,11 +262,11 @@ def test_names_are_parsed_and_validated() -> None:
     assert parse_combination(" zen ", known) == ("zen",)
     assert parse_proxy_specs("zen, zen + hidden_cov", known) == ["zen", "zen+hidden_cov"]
     for bad in ("zen++ntk_cond", "+zen", "zen+zen", "zen+nope", ""):
-        with pytest.raises(MetricsError):
+        with pytest.raises(SpecError):
             parse_combination(bad, known)
-    with pytest.raises(MetricsError):
+    with pytest.raises(SpecError):
         parse_proxy_specs("zen,zen", known)
-    with pytest.raises(MetricsError):
+    with pytest.raises(SpecError):
         parse_proxy_specs(" , ", known)
 
 
@@ -334,5 +331,5 @@ def test_gated_specs_are_parsed_and_validated() -> None:
         "hidden_cov!state_escape", "zen+hidden_cov!state_escape!synflow"]
     assert spec_proxies("hidden_cov+zen!state_escape!zen", known) == ("hidden_cov", "zen", "state_escape")
     for bad in ("hidden_cov!zen+synflow", "hidden_cov!", "hidden_cov!state_escape!state_escape", "hidden_cov!nope"):
-        with pytest.raises(MetricsError):
+        with pytest.raises(SpecError):
             parse_spec(bad, known)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.cli import app
 from zeronas.proxies import ScoringConfig
-from zeronas.proxies.config import ConfigError
+from zeronas.core.config import ConfigError
 from zeronas.proxies.device import check_device
 from zeronas.proxies.registry import _REGISTRY, proxy
 from zeronas.run.executor import ExecutorError, score_many

@@ -10,7 +10,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 _API = {  # the Python API, imported on first use (torch is heavy; `zeronas --help` should not wait for it)
     "score_model": "zeronas.proxies.runner",
     "score_cell": "zeronas.proxies.runner",
-    "ScoringConfig": "zeronas.proxies.config",
+    "ScoringConfig": "zeronas.core.config",
     "adapt_lm": "zeronas.models.adapters",
     "rnn_lm": "zeronas.models.adapters",
     "cell_lm": "zeronas.models.adapters",

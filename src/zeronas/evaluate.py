@@ -11,9 +11,10 @@ from typing import Any, Sequence
 
 from zeronas import __version__
 from zeronas.bench.nbnlp import Architecture, Benchmark
-from zeronas.metrics import (MetricsError, ProxyMetrics, collect_all, evaluate_data, results_to_dict, spec_proxies,
+from zeronas.metrics import (MetricsError, ProxyMetrics, collect_all, evaluate_data, results_to_dict,
                              targets_from_architectures)
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
+from zeronas.core.spec import spec_proxies
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.run.executor import RunSummary, score_many

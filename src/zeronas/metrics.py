@@ -59,10 +59,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from zeronas.proxies.score import Score
+from zeronas.core.score import Score
+from zeronas.core.spec import COMBINE, GATE, SpecError, parse_spec
 
-COMBINE = "+"
-GATE = "!"
 MISSING = "missing"  # status of a cell that has no score at all for a proxy
 _KEY_ORDER = ("kendall_tau", "spearman", "tau_top10", "top1_ppl", "top10_mean_ppl", "divergence_auc", "n",
               "n_failed", "seconds_per_arch")
@@ -184,72 +183,6 @@ def results_to_dict(results: Mapping[str, ProxyMetrics], json_safe: bool = False
 # Names
 # ----------------------------------------------------------------------------------------------------------------
 
-def parse_combination(name: str, known: Iterable[str] | None = None) -> tuple[str, ...]:
-    """``"zen+ntk_cond"`` -> ``("zen", "ntk_cond")``; a plain name gives a 1-tuple. Members must be non-empty,
-    distinct and (when ``known`` is given, else by the registry) known proxies."""
-    text = name.strip()
-    members = tuple(m.strip() for m in text.split(COMBINE))
-    if not text or any(not m for m in members):
-        raise MetricsError(f"{name!r}: empty proxy name (combinations are written like zen+ntk_cond)")
-    dupes = sorted({m for m in members if members.count(m) > 1})
-    if dupes:
-        raise MetricsError(f"{name!r}: {', '.join(dupes)} appears more than once")
-    if known is None:
-        from zeronas.proxies.registry import list_proxies
-
-        known_set = {s.name for s in list_proxies()}
-    else:
-        known_set = set(known)
-    unknown = [m for m in members if m not in known_set]
-    if unknown:
-        raise MetricsError(f"{name!r}: unknown proxy {', '.join(map(repr, unknown))} "
-                           f"(known: {', '.join(sorted(known_set)) or 'none'})")
-    return members
-
-
-def parse_spec(name: str, known: Iterable[str] | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``"hidden_cov!state_escape"`` -> ``(("hidden_cov",), ("state_escape",))``: the ranking members (a proxy or a
-    combination ``a+b``) and the gates after ``!``, each one proxy. A cell passes a gate when its gate score is ok
-    and on the good side of the gate's threshold (the registry's ``gate``; no threshold: ok is enough); cells that
-    pass every gate rank above all that do not, and the ranking orders each group."""
-    rank, *gate_parts = name.strip().split(GATE)
-    known_list = None if known is None else list(known)
-    members = parse_combination(rank, known_list)
-    gates: list[str] = []
-    for part in gate_parts:
-        gate = parse_combination(part, known_list)
-        if len(gate) != 1:
-            raise MetricsError(f"{name!r}: a gate is one proxy, not a combination ({part.strip()!r})")
-        if gate[0] in gates:
-            raise MetricsError(f"{name!r}: the gate {gate[0]} appears more than once")
-        gates.append(gate[0])
-    return members, tuple(gates)
-
-
-def spec_name(members: Sequence[str], gates: Sequence[str] = ()) -> str:
-    """The canonical name of a spec: ``a+b!g``."""
-    return COMBINE.join(members) + "".join(GATE + g for g in gates)
-
-
-def spec_proxies(name: str, known: Iterable[str] | None = None) -> tuple[str, ...]:
-    """Every proxy a spec needs scored: the ranking members, then the gates not among them."""
-    members, gates = parse_spec(name, known)
-    return members + tuple(g for g in gates if g not in members)
-
-
-def parse_proxy_specs(text: str, known: Iterable[str] | None = None) -> list[str]:
-    """``"zen, zen+ntk_cond, hidden_cov!state_escape"`` -> the names: comma-separated proxies, combinations and
-    gated specs, each validated by :func:`parse_spec`; whitespace is dropped and duplicates are an error."""
-    known_list = None if known is None else list(known)
-    names = [spec_name(*parse_spec(part, known_list)) for part in text.split(",") if part.strip()]
-    if not names:
-        raise MetricsError("no proxy named")
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise MetricsError(f"named more than once: {', '.join(dupes)}")
-    return names
-
-
 def _direction(name: str, directions: Mapping[str, bool] | None) -> bool:
     if directions is not None:
         if name not in directions:
@@ -280,12 +213,15 @@ def collect(name: str, scores: Mapping[str, Mapping[str, Score]], targets: Mappi
     ``scores`` maps an architecture id to ``{proxy: Score}``; ``targets`` maps the same ids to the mean test loss
     (None = diverged). An architecture with no score for the proxy is failed with status ``"missing"``. Scores for
     architectures that have no target are an error (the ground truth must cover everything that was scored).
-    ``gate_thresholds`` gives a gate's threshold (default: the registry's ``gate``; see :func:`parse_spec`)."""
+    ``gate_thresholds`` gives a gate's threshold (default: the registry's ``gate``; see :func:`zeronas.core.spec.parse_spec`)."""
     extra = [a for a in scores if a not in targets]
     if extra:
         raise MetricsError(f"{len(extra)} scored architecture(s) have no ground truth, e.g. {extra[0]}")
     known = None if directions is None else list(directions)
-    members, gates = parse_spec(name, known)
+    try:
+        members, gates = parse_spec(name, known)
+    except SpecError as exc:
+        raise MetricsError(str(exc)) from None
     ids = tuple(targets)
     losses = tuple(None if targets[a] is None else float(targets[a]) for a in ids)  # type: ignore[arg-type]
     ranked = _collect_ranking(members, ids, losses, scores, directions)
@@ -657,6 +593,5 @@ def _boot_auc(s: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 __all__: Sequence[str] = ["MetricsError", "ProxyData", "ProxyMetrics", "collect", "collect_all", "combine_ranks",
-                          "evaluate", "evaluate_data", "gate_order", "gate_passes", "gate_threshold", "parse_combination",
-                          "parse_proxy_specs", "parse_spec", "results_to_dict", "spec_name", "spec_proxies",
+                          "evaluate", "evaluate_data", "gate_order", "gate_passes", "gate_threshold", "results_to_dict",
                           "targets_from_architectures"]

@@ -28,7 +28,7 @@ import numpy as np
 from zeronas.metrics import ProxyData, collect, evaluate_data
 from zeronas.predict.data import LabelledData, seeded_split
 from zeronas.predict.model import MIN_TRAINED, Predictor, TreeParams
-from zeronas.proxies.score import Score
+from zeronas.core.score import Score
 
 FOLDS = 5
 ALL = "all"

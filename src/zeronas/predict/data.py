@@ -12,9 +12,9 @@ from zeronas.bench.nbnlp import Architecture, Benchmark
 from zeronas.metrics import MISSING, ProxyData
 from zeronas.predict.features import feature_matrix
 from zeronas.predict.model import MIN_TRAINED, Prediction, Predictor, PredictorError
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 from zeronas.proxies.registry import get_proxy, list_proxies
-from zeronas.proxies.score import Score
+from zeronas.core.score import Score
 
 # The LM-loss NTK pair costs more than every other proxy together (about 4 s per cell on 2 cores) and is
 # weaker than the logit NTK it varies; the default feature set leaves it out (name it with --proxies to use it).
@@ -31,7 +31,7 @@ def default_feature_proxies() -> list[str]:
 
 def default_prior(proxies: Sequence[str]) -> str | None:
     """The ranking proxy of the recommended method (``hidden_cov``) when it is among the features, else None."""
-    from zeronas.metrics import parse_spec
+    from zeronas.core.spec import parse_spec
     from zeronas.recommended import RECOMMENDED_METHOD
 
     ranking, _ = parse_spec(RECOMMENDED_METHOD)

@@ -25,7 +25,7 @@ import numpy as np
 from zeronas.cells.ops import OPS
 from zeronas.cells.recipe import PREV_RE, Cell
 from zeronas.proxies._structure import depth, recurrent_fanin
-from zeronas.proxies.score import Score
+from zeronas.core.score import Score
 
 FAILED_SUFFIX = ":failed"
 STRUCTURE_FEATURES: tuple[str, ...] = (tuple(f"ops:{op}" for op in OPS)

@@ -5,9 +5,9 @@ as the store and the metrics do) does not import torch."""
 
 from typing import Any
 
-from zeronas.proxies.config import TINY, ScoringConfig
+from zeronas.core.config import TINY, ScoringConfig
+from zeronas.core.score import Score
 from zeronas.proxies.registry import get_proxy, list_proxies, parse_proxy_list, proxy
-from zeronas.proxies.score import Score
 
 __all__ = ["ScoringConfig", "TINY", "Score", "score_cell", "proxy", "get_proxy", "list_proxies",
            "parse_proxy_list"]

@@ -23,8 +23,8 @@ from zeronas.cells.recipe import Cell
 from zeronas.models.contract import CAPABILITIES, RecurrentLM, model_dtype
 from zeronas.models.lm import ModelConfig
 from zeronas.models.macs import lm_macs
+from zeronas.core.config import ScoringConfig
 from zeronas.models.seeded import SeededParts
-from zeronas.proxies.config import ScoringConfig
 
 Tensor = torch.Tensor
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zeronas.proxies.config import ConfigError, ScoringConfig
+from zeronas.core.config import ConfigError, ScoringConfig
 
 
 def check_device(device: str) -> str:

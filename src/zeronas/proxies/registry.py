@@ -14,6 +14,8 @@ import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from zeronas.core.spec import parse_proxy_specs
+
 if TYPE_CHECKING:
     from zeronas.proxies.context import ScoringContext
 
@@ -53,7 +55,7 @@ def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: s
           requires: Iterable[str] = ()) -> Callable[[ProxyFn], ProxyFn]:
     """Register a proxy. ``higher_is_better`` is the direction used by every ranking metric. ``gate``, for a
     trainability check, is the threshold used when the proxy gates a ranking (``rank!proxy``): a cell passes when
-    its value is on the good side of it (see :func:`zeronas.metrics.parse_spec`). ``revision`` is part of every
+    its value is on the good side of it (see :func:`zeronas.core.spec.parse_spec`). ``revision`` is part of every
     stored score's key: raise it when the formula changes, so that old scores stay readable under their revision
     and are never reused as the new formula's. ``requires`` names the model capabilities the proxy needs beyond
     the model contract (``activations``, ``recipe``: see :mod:`zeronas.models.contract`); a model without them
@@ -128,6 +130,18 @@ def parse_proxy_list(text: str) -> list[str]:
     for n in names:
         get_proxy(n)
     return names
+
+
+def registered_names() -> list[str]:
+    """The names of every registered proxy (built-ins and loaded plugins)."""
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def parse_specs(text: str) -> list[str]:
+    """``"zen, hidden_cov!state_escape"`` -> canonical spec names (:mod:`zeronas.core.spec`), every member checked
+    against the registry; a :class:`~zeronas.core.spec.SpecError` names the bad part."""
+    return parse_proxy_specs(text, registered_names())
 
 
 def current_revision(name: str) -> int | None:

@@ -10,10 +10,10 @@ from typing import Any, Iterable
 import torch
 
 from zeronas.cells.recipe import Cell
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import Unsupported, get_proxy
-from zeronas.proxies.score import UNSUPPORTED, Score
+from zeronas.core.score import UNSUPPORTED, Score
 
 _NEEDS = {"activations": "per-activation observations (run_layers' observer)",
           "recipe": "a cell-language recipe of the layers' step"}

@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.plugins import PluginError, import_plugins, worker_imports
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 from zeronas.proxies.device import check_config
 from zeronas.proxies.registry import get_proxy
 from zeronas.proxies.runner import Score, score_cell

@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from zeronas.cells.recipe import Cell
-from zeronas.metrics import GATE, MetricsError, combine_ranks, gate_order, gate_passes, gate_threshold
-from zeronas.metrics import parse_spec as metrics_parse_spec
-from zeronas.metrics import spec_name
-from zeronas.proxies.config import ScoringConfig
-from zeronas.proxies.registry import get_proxy, list_proxies
-from zeronas.proxies.runner import Score
+from zeronas.core.spec import GATE, SpecError, spec_name
+from zeronas.core.spec import parse_spec as grammar_parse_spec
+from zeronas.metrics import combine_ranks, gate_order, gate_passes, gate_threshold
+from zeronas.core.config import ScoringConfig
+from zeronas.core.score import Score
+from zeronas.proxies.registry import get_proxy, registered_names
 from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.store import ResultStore
 
@@ -67,10 +67,10 @@ class SearchError(ValueError):
 
 def default_proxy() -> str:
     """:data:`DEFAULT_PROXY` if every member is registered, else :data:`FALLBACK_PROXY`."""
-    known = {s.name for s in list_proxies()}
+    known = registered_names()
     try:
-        metrics_parse_spec(DEFAULT_PROXY, known)
-    except MetricsError:
+        grammar_parse_spec(DEFAULT_PROXY, known)
+    except SpecError:
         return FALLBACK_PROXY
     return DEFAULT_PROXY
 
@@ -80,10 +80,10 @@ GUARD = GATE
 
 def parse_spec(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(ranking members, guards)`` of ``RANK[!GUARD...]`` (RANK a name or a combination ``a+b``), validated
-    against the registry (:func:`zeronas.metrics.parse_spec`)."""
+    against the registry (:func:`zeronas.core.spec.parse_spec`)."""
     try:
-        return metrics_parse_spec(spec)
-    except MetricsError as exc:
+        return grammar_parse_spec(spec, registered_names())
+    except SpecError as exc:
         raise SearchError(str(exc)) from None
 
 

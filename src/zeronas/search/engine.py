@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from zeronas.cells.spaces import get_space
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 from zeronas.proxies.device import check_config
 from zeronas.search.core import (ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_BUDGET, GUARD, Budget, Candidate,
                                  ProgressFn, Ranking, Scorer, SearchError, SearchResult, default_proxy, evaluate_cells,

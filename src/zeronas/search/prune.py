@@ -51,7 +51,7 @@ import numpy as np
 
 from zeronas.cells.recipe import Cell, RecipeError, parse_recipe
 from zeronas.cells.spaces import SearchSpace
-from zeronas.proxies.config import ScoringConfig
+from zeronas.core.config import ScoringConfig
 from zeronas.search.core import Budget, Candidate, ProgressFn, Scorer, SearchError, fitness
 
 __all__ = ["DEFAULT_FRACTION", "PRUNE_CONFIG", "PRUNE_PROXY", "Supernet", "prune", "supernet_for"]

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
 
-from zeronas.proxies.config import ScoringConfig
-from zeronas.proxies.score import Score
+from zeronas.core.config import ScoringConfig
+from zeronas.core.score import Score
 
 
 class StoreError(RuntimeError):

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import zeronas
-from zeronas.proxies.config import ScoringConfig
-from zeronas.proxies.score import STATUSES, UNSUPPORTED, Score
+from zeronas.core.config import ScoringConfig
+from zeronas.core.score import STATUSES, UNSUPPORTED, Score
 from zeronas.store import StoreError
 
 SCHEMA_VERSION = "2"  # 2: results carry the proxy's revision (1: no revision column; migrated on open)

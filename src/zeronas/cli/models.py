@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from zeronas.cli._common import fail, print_scores, scoring_config
+
 
 def score_model_cmd(
         factory: str = typer.Argument(..., help="module:attribute of your model: an nn.Module, or a class or "
@@ -23,7 +25,6 @@ def score_model_cmd(
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Score your own PyTorch recurrent language model (nn.LSTM/GRU/RNN, or any model an adapter takes) with the
     training-free proxies, as it is: its own weights. A proxy it cannot support says why (status unsupported)."""
-    from zeronas.cli import _scoring_config, fail, print_scores
     from zeronas.models.adapters import AdapterError, adapt_lm
     from zeronas.models.load import ModelLoadError, build_user_model, load_checkpoint
     from zeronas.proxies import list_proxies, parse_proxy_list
@@ -33,7 +34,7 @@ def score_model_cmd(
         names = [s.name for s in list_proxies()] if proxies.strip() == "all" else parse_proxy_list(proxies)
     except KeyError as exc:
         raise fail(str(exc).strip('"'))
-    config = _scoring_config(seed, device, batch_size, seq_len, corpus=corpus)
+    config = scoring_config(seed, device, batch_size, seq_len, corpus=corpus)
     try:
         model = build_user_model(factory)
         if checkpoint is not None:

@@ -10,6 +10,8 @@ from typing import Any, Optional
 
 import typer
 
+from zeronas.cli._common import err, fail, out, scoring_config
+
 predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
                                "and measure how it ranks cells it was not fitted on.", no_args_is_help=True)
 
@@ -19,9 +21,8 @@ DEFAULT_BASELINES = "hidden_cov,hidden_cov!state_escape,params,n_blend"
 
 def _config(config_file: Optional[Path], device: Optional[str]):
     """The scoring config: the default or a JSON file's, as written (``--device`` replaces its device only)."""
-    from zeronas.cli import _scoring_config
 
-    return _scoring_config(None, device, None, None, config_file)
+    return scoring_config(None, device, None, None, config_file)
 
 
 def _labelled(ground_truth: str, labels: Optional[int], seed: int, proxies: Optional[str], structure: bool,
@@ -79,7 +80,6 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object describing the fit."),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
     """Fit a predictor of test loss and of divergence on labelled cells; scores the store lacks are computed."""
-    from zeronas.cli import fail, out
     from zeronas.predict.data import resolve_prior
     from zeronas.predict.model import Predictor
 
@@ -141,9 +141,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
     """The learning curve: tau, tau within the best 10%, top-1 pick and divergence AUC against the number of
     labelled cells, each measured on the cells outside the fitted sample."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from zeronas.cli import err, fail, out
-    from zeronas.metrics import parse_proxy_specs
+    from zeronas.proxies.registry import parse_specs
     from zeronas.predict.curve import FOLDS, baseline_figures, learning_curve, parse_labels
     from zeronas.predict.curve_report import text_table, write_curve
     from zeronas.predict.model import OBJECTIVES
@@ -158,7 +156,7 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                              else "--objectives: none given")
         if repeats < 1:
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
-        base_specs = parse_proxy_specs(baselines) if baselines.strip() else []
+        base_specs = parse_specs(baselines) if baselines.strip() else []
         names, data, scores = _labelled(ground_truth, None, seed, proxies, structure, config, store, not no_score,
                                         workers, timeout, quiet)
         from zeronas.predict.data import resolve_prior
@@ -212,7 +210,6 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
     import math
 
     from zeronas.cells.resolve import resolve_cell
-    from zeronas.cli import fail, out
     from zeronas.predict.data import predict_cells
     from zeronas.predict.model import load_predictor
     from zeronas.proxies import ScoringConfig

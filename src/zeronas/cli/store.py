@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from zeronas.cli._common import fail, out
+
 store_app = typer.Typer(help="Look after a results store: what it holds, forget rows, export, compact, upgrade.",
                         no_args_is_help=True)
 
@@ -19,7 +21,6 @@ EXPORT_COLUMNS = ("canonical_id", "proxy", "revision", "config_hash", "seed", "v
 
 
 def _open(store: str, read_only: bool):
-    from zeronas.cli import fail
     from zeronas.store import StoreError, open_store
     from zeronas.store.sqlite import SQLiteStore
 
@@ -37,7 +38,6 @@ def _open(store: str, read_only: bool):
 def info_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP),
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Configs, proxies (with revision) and rows by status, and the file's size. Opens the store read-only."""
-    from zeronas.cli import out
 
     with _open(store, read_only=True) as st:
         summary = st.summary()
@@ -62,8 +62,7 @@ def delete_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
                                                            "timeout; comma-separated)."),
                yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Forget stored rows (e.g. the timeouts, to retry them with a longer limit); asks first unless --yes."""
-    from zeronas.cli import fail, out
-    from zeronas.proxies.score import STATUSES
+    from zeronas.core.score import STATUSES
 
     names = [p.strip() for p in proxies.split(",") if p.strip()] if proxies is not None else None
     stats = [s.strip() for s in statuses.split(",") if s.strip()] if statuses is not None else None
@@ -95,7 +94,6 @@ def export_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
                                                  help="csv or parquet (default: from --out's suffix, else csv)."))\
         -> None:
     """One row per stored score (every revision), as CSV or Parquet, e.g. for pandas.read_csv."""
-    from zeronas.cli import fail, out
 
     kind = (fmt or (out_path.suffix.lstrip(".") if out_path is not None and out_path.suffix else "csv")).lower()
     if kind not in ("csv", "parquet"):
@@ -140,7 +138,6 @@ def export_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
 @store_app.command("vacuum")
 def vacuum_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP)) -> None:
     """Fold the write-ahead log into the file and compact it (after deletes, or before committing a store)."""
-    from zeronas.cli import out
 
     with _open(store, read_only=False) as st:
         before, after = st.vacuum()
@@ -150,7 +147,6 @@ def vacuum_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
 @store_app.command("migrate")
 def migrate_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP)) -> None:
     """Upgrade a store written by an older zeronas (every row kept); any read-write open does the same."""
-    from zeronas.cli import fail, out
     from zeronas.store.sqlite import SCHEMA_VERSION
 
     from zeronas.store import StoreError

@@ -1,0 +1,22 @@
+"""Refine a shortlist by training: successive halving (:mod:`.halving`), and its replay on logged learning
+curves. Nothing here imports torch; the training side plugs in through ``measure`` callables."""
+
+from zeronas.refine.halving import (
+    CandidateTrace,
+    HalvingResult,
+    Schedule,
+    ScheduleError,
+    is_diverged,
+    parse_rungs,
+    successive_halving,
+)
+
+__all__ = [
+    "CandidateTrace",
+    "HalvingResult",
+    "Schedule",
+    "ScheduleError",
+    "is_diverged",
+    "parse_rungs",
+    "successive_halving",
+]
