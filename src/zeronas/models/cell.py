@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,8 @@ from zeronas.models.matmul import fast_linear
 from zeronas.models.ops import apply_op
 
 Tensor = torch.Tensor
+# on_step(t, new state) -> the state to carry on from, or None to stop (see CellLayer.run)
+StepHook = Callable[[int, tuple[Tensor, ...]], Optional[Sequence[Tensor]]]
 
 
 class NodeLinear(nn.Module):
@@ -178,13 +180,16 @@ class CellLayer(nn.Module):
             return recurrent  # type: ignore[return-value]
         return [[(src, deferred_weight(wt)) for src, wt in per_slot] for per_slot in recurrent]
 
-    def _x_steps(self, inputs: Tensor, x_weight: Optional[Tensor],
-                 x_bias: Optional[Tensor]) -> list[Optional[tuple[Tensor, ...]]]:
+    def _x_steps(self, inputs: Tensor, x_weight: Optional[Tensor], x_bias: Optional[Tensor],
+                 repeats: int = 1) -> list[Optional[tuple[Tensor, ...]]]:
         """The x projections of every group for all steps: one matmul, then per group and step a view (split and
-        unbind have cheap backward passes, unlike column slicing, which zero-fills a full gradient per step)."""
+        unbind have cheap backward passes, unlike column slicing, which zero-fills a full gradient per step).
+        With ``repeats``, the projections of ``inputs`` repeated that many times along the batch."""
         x_steps: list[Optional[tuple[Tensor, ...]]] = [None] * len(self._groups)
         if x_weight is not None:
             x_all = (fast_linear if self.fast_backward else F.linear)(inputs, x_weight, x_bias)
+            if repeats > 1:
+                x_all = x_all.repeat(1, repeats, 1)
             with_x = [g for g, cols in enumerate(self._x_cols) if cols is not None]
             chunks = x_all.split([self._x_cols[g][1] - self._x_cols[g][0] for g in with_x], dim=2)
             for g, chunk in zip(with_x, chunks):
@@ -193,44 +198,65 @@ class CellLayer(nn.Module):
 
     def forward(self, inputs: Tensor, state: Optional[Sequence[Tensor]] = None,
                 observer: Optional[Observer] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        return self.run(inputs, state, observer)
+
+    def run(self, inputs: Tensor, state: Optional[Sequence[Tensor]] = None, observer: Optional[Observer] = None,
+            on_step: Optional[StepHook] = None, input_repeats: int = 1) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """:meth:`forward`, with ``on_step(t, state)`` called after every step ``t`` with the new carried state:
+        it returns the state to carry on from (the same, or a replacement), or None to stop there (the outputs
+        then end at that step). ``input_repeats``: the batch is ``inputs.repeat(1, input_repeats, 1)`` (several
+        trajectories read the same text), whose x projections are computed once per distinct sequence. Every
+        step's values are those of :meth:`forward` on the same (repeated) inputs, and of one :meth:`forward`
+        call per step: a row of a matrix product does not depend on the other rows (bit for bit where the BLAS
+        computes a row the same way whatever the number of rows, as at the default sizes on the machines we
+        measured; else to float32 rounding)."""
         T, B, _ = inputs.shape
         if state is None:
-            state = self.init_state(B, inputs)
+            state = self.init_state(B * input_repeats, inputs)
         if self._frozen is not None:
             recurrent, x_weight, x_bias, group_bias = self._frozen
-            x_steps = self._x_steps(inputs, x_weight, x_bias)
+            x_steps = self._x_steps(inputs, x_weight, x_bias, input_repeats)
         else:  # in this order, which fixes the order of the autograd graph's nodes (and so of its sums)
             weights, x_weight, x_bias = self._group_weights()
-            x_steps = self._x_steps(inputs, x_weight, x_bias)
+            x_steps = self._x_steps(inputs, x_weight, x_bias, input_repeats)
             group_bias = self._group_bias()
             recurrent = self._tapes(weights)
-        member = self._member
-        H = self.hidden_size
-        fast = self.fast_backward
         outputs = []
         h = tuple(state)
         for t in range(T):
-            env: dict[str, Tensor] = {f"h_prev_{i}": v for i, v in enumerate(h)}
-            pre: list[tuple[Tensor, ...]] = [()] * len(self._groups)
-            for node, op, srcs, group in self._steps:
-                if op == "linear":
-                    if group >= 0:  # first member of its group: compute the whole group
-                        xs = x_steps[group]
-                        acc = xs[t] if xs is not None else group_bias[group]
-                        for src, wt in recurrent[group]:
-                            if fast:
-                                acc = step_matmul(acc, env[src], *wt)
-                            else:
-                                acc = torch.addmm(acc, env[src], wt)
-                        pre[group] = acc.split(H, 1)
-                    g, j = member[node]
-                    env[node] = pre[g][j]
-                else:
-                    args = [env[s] for s in srcs]
-                    out = apply_op(op, args)
-                    if observer is not None and op.startswith("activation_"):
-                        observer(node, op, args[0], out)
-                    env[node] = out
-            h = tuple(env[o] for o in self._outputs)
+            h = self._step(t, h, x_steps, recurrent, group_bias, observer)
             outputs.append(h[0])
+            if on_step is not None:
+                carried = on_step(t, h)
+                if carried is None:
+                    break
+                h = tuple(carried)
         return torch.stack(outputs, 0), h
+
+    def _step(self, t: int, h: tuple[Tensor, ...], x_steps: list[Optional[tuple[Tensor, ...]]],
+              recurrent: list[list[tuple[str, Any]]], group_bias: list[Optional[Tensor]],
+              observer: Optional[Observer]) -> tuple[Tensor, ...]:
+        """One time step: the new carried state from the old one (``x_steps``: the x projections)."""
+        H = self.hidden_size
+        env: dict[str, Tensor] = {f"h_prev_{i}": v for i, v in enumerate(h)}
+        pre: list[tuple[Tensor, ...]] = [()] * len(self._groups)
+        for node, op, srcs, group in self._steps:
+            if op == "linear":
+                if group >= 0:  # first member of its group: compute the whole group
+                    xs = x_steps[group]
+                    acc = xs[t] if xs is not None else group_bias[group]
+                    for src, wt in recurrent[group]:
+                        if self.fast_backward:
+                            acc = step_matmul(acc, env[src], *wt)
+                        else:
+                            acc = torch.addmm(acc, env[src], wt)
+                    pre[group] = acc.split(H, 1)
+                g, j = self._member[node]
+                env[node] = pre[g][j]
+            else:
+                args = [env[s] for s in srcs]
+                out = apply_op(op, args)
+                if observer is not None and op.startswith("activation_"):
+                    observer(node, op, args[0], out)
+                env[node] = out
+        return tuple(env[o] for o in self._outputs)

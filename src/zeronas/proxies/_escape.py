@@ -25,8 +25,7 @@ largest rate over the radii and probe sequences: > 0 means that some starting st
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
-from typing import Any, ContextManager
+from typing import Any, Optional
 
 import torch
 
@@ -42,10 +41,57 @@ ESCAPE_LOG = math.log(1e12)  # growth (from the starting RMS) that counts as esc
 _SEED_OFFSET = 0xE5C  # this probe's own stream: the starting direction
 
 
-def _stepping(layer: Any) -> ContextManager:
-    """The layer's ``frozen()`` (its weights prepared once for the 60 one-step calls) where it has one."""
-    frozen = getattr(layer, "frozen", None)
-    return frozen() if frozen is not None else nullcontext()
+CHUNK = 10  # steps between two looks at the trajectories (which ones escaped; stop when all have)
+
+
+class _Trajectories:
+    """The bookkeeping of the probe: which trajectories escaped (or blew up) at which step, with what growth.
+
+    It looks at the carried states every :data:`CHUNK` steps, all steps of the chunk at once: a trajectory's
+    ``t*``, growth and rate are those of a look after every step (the first step that escapes is found however
+    many follow it). A trajectory that escaped restarts from the zero state at the next look (its later steps are
+    never read; a state that keeps growing would overflow), and the run stops at a look that finds none left."""
+
+    def __init__(self, log_r: Tensor) -> None:
+        self.log_r = log_r
+        self.growth = torch.zeros_like(log_r)  # l_{t*} - log r, frozen once escaped
+        self.steps = torch.full_like(log_r, float(HORIZON))  # t*
+        self.live = torch.ones_like(log_r, dtype=torch.bool)
+        self._pending: list[tuple[int, tuple[Tensor, ...]]] = []
+
+    def __call__(self, t: int, state: tuple[Tensor, ...]) -> Optional[tuple[Tensor, ...]]:
+        """The layer's ``on_step``: the state to carry on from, or None when every trajectory has escaped."""
+        self._pending.append((t, state))
+        if len(self._pending) < CHUNK and t < HORIZON - 1:
+            return state
+        self._look()
+        if not bool(self.live.any()):
+            return None
+        keep = self.live.unsqueeze(1)
+        return tuple(torch.where(keep, s, torch.zeros_like(s)) for s in state)
+
+    def _look(self) -> None:
+        first = self._pending[0][0]
+        # the RMS in float64: squares of a large state overflow float32
+        flat = torch.stack([torch.cat(state, dim=1) for _, state in self._pending]).double()  # (C, R*S, k*H)
+        self._pending = []
+        finite = torch.isfinite(flat).all(dim=2)
+        g = flat.pow(2).mean(dim=2).sqrt().log() - self.log_r
+        finite &= torch.isfinite(g)
+        for i in range(g.shape[0]):
+            t, live = first + i, self.live
+            blown = live & ~finite[i]  # not finite any more: escaped at the previous step, growth as it was
+            self.steps[blown] = float(max(t, 1))
+            live &= finite[i]
+            self.growth = torch.where(live, g[i], self.growth)
+            escaped = live & (g[i] > ESCAPE_LOG)
+            self.steps[escaped] = float(t + 1)
+            live &= ~escaped
+
+    def rates(self) -> Tensor:
+        if self._pending:
+            self._look()
+        return self.growth / self.steps
 
 
 def escape_rates(ctx: ScoringContext) -> Tensor:
@@ -57,34 +103,31 @@ def escape_rates(ctx: ScoringContext) -> Tensor:
     tokens, _ = probe_batch(ctx.corpus.split(ctx.config.probe_split), N_SEQUENCES, HORIZON, ctx.config.seed)
     n_r = len(RADII)
     sizes = list(layer.state_sizes)
-    with torch.no_grad(), _stepping(layer):
-        x = ctx.embed(tokens.to(ctx.device)).repeat(1, n_r, 1)  # (T, R*S, E): radius-major
+    with torch.no_grad():
+        x = ctx.embed(tokens.to(ctx.device))  # (T, S, E); every radius reads the same text (radius-major batch)
         u = ctx.randn(N_SEQUENCES, sum(sizes), offset=_SEED_OFFSET, dtype=torch.float64)
         u = u / u.pow(2).mean(dim=1, keepdim=True).sqrt()
         log_r = torch.tensor(RADII, dtype=torch.float64, device=ctx.device).log().repeat_interleave(N_SEQUENCES)
         h0 = (log_r.exp().unsqueeze(1) * u.repeat(n_r, 1))  # (R*S, k*H)
         state = tuple(s.to(ctx.dtype) for s in h0.split(sizes, dim=1))
-        growth = torch.zeros_like(log_r)  # l_{t*} - log r, frozen once escaped
-        steps = torch.full_like(log_r, float(HORIZON))  # t*
-        live = torch.ones_like(log_r, dtype=torch.bool)
-        for t in range(HORIZON):
-            _, state = layer(x[t:t + 1], state)
-            flat = torch.cat(state, dim=1).double()  # the RMS in float64: squares of a large state overflow float32
-            finite = torch.isfinite(flat).all(dim=1)
-            rms = flat.pow(2).mean(dim=1).sqrt()
-            g = rms.log() - log_r
-            finite &= torch.isfinite(g)
-            blown = live & ~finite  # not finite any more: escaped at the previous step, growth as it was
-            steps[blown] = float(max(t, 1))
-            live &= finite
-            growth = torch.where(live, g, growth)
-            escaped = live & (g > ESCAPE_LOG)
-            steps[escaped] = float(t + 1)
-            live &= ~escaped
-            if not bool(live.any()):
-                break
-            keep = live.unsqueeze(1)
-            state = tuple(torch.where(keep, s, torch.zeros_like(s)) for s in state)
-    rates = (growth / steps).view(n_r, N_SEQUENCES)
+        trajectories = _Trajectories(log_r)
+        _run(layer, x, n_r, state, trajectories)
+    rates = trajectories.rates().view(n_r, N_SEQUENCES)
     ctx.cache[key] = rates
     return rates
+
+
+def _run(layer: Any, x: Tensor, repeats: int, state: tuple[Tensor, ...], on_step: _Trajectories) -> None:
+    """Run ``layer`` over ``x.repeat(1, repeats, 1)`` from ``state`` with ``on_step`` after every step: through
+    the layer's own ``run(..., on_step=..., input_repeats=...)`` where it has one (the recipe's cell layer: the x
+    projections of all steps in one product, once per distinct sequence), else one call per step."""
+    if hasattr(layer, "run"):
+        layer.run(x, state, on_step=on_step, input_repeats=repeats)
+        return
+    x = x.repeat(1, repeats, 1)
+    for t in range(x.shape[0]):
+        _, new = layer(x[t:t + 1], state)
+        carried = on_step(t, new)
+        if carried is None:
+            return
+        state = carried

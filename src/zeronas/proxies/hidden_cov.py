@@ -8,12 +8,12 @@ The forward pass is shared with the other layers' variants through ``ctx.cache``
 
 from __future__ import annotations
 
-from zeronas.proxies._hidden import layer_score
+from zeronas.proxies._hidden import REVISION, layer_score
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
-@proxy("hidden_cov", higher_is_better=True, needs_data=True,
+@proxy("hidden_cov", higher_is_better=True, needs_data=True, revision=REVISION,
        description="jacob_cov score of the layer-1 hidden-unit correlation on the probe batch (Serianni & Kalita)")
 def hidden_cov(ctx: ScoringContext) -> float:
     return layer_score(ctx, 1)
