@@ -223,8 +223,10 @@ class CellLayer(nn.Module):
             recurrent = self._tapes(weights)
         outputs = []
         h = tuple(state)
+        # without a gradient the fast path's products need no autograd Function: the same product, called directly
+        direct = self.fast_backward and not torch.is_grad_enabled()
         for t in range(T):
-            h = self._step(t, h, x_steps, recurrent, group_bias, observer)
+            h = self._step(t, h, x_steps, recurrent, group_bias, observer, direct)
             outputs.append(h[0])
             if on_step is not None:
                 carried = on_step(t, h)
@@ -235,8 +237,9 @@ class CellLayer(nn.Module):
 
     def _step(self, t: int, h: tuple[Tensor, ...], x_steps: list[Optional[tuple[Tensor, ...]]],
               recurrent: list[list[tuple[str, Any]]], group_bias: list[Optional[Tensor]],
-              observer: Optional[Observer]) -> tuple[Tensor, ...]:
-        """One time step: the new carried state from the old one (``x_steps``: the x projections)."""
+              observer: Optional[Observer], direct: bool = False) -> tuple[Tensor, ...]:
+        """One time step: the new carried state from the old one (``x_steps``: the x projections; ``direct``: the
+        fast path's products without their autograd Function, which computes the same ``acc + h @ W``)."""
         H = self.hidden_size
         env: dict[str, Tensor] = {f"h_prev_{i}": v for i, v in enumerate(h)}
         pre: list[tuple[Tensor, ...]] = [()] * len(self._groups)
@@ -246,7 +249,9 @@ class CellLayer(nn.Module):
                     xs = x_steps[group]
                     acc = xs[t] if xs is not None else group_bias[group]
                     for src, wt in recurrent[group]:
-                        if self.fast_backward:
+                        if direct:
+                            acc = acc + wt[0].matmul(env[src])
+                        elif self.fast_backward:
                             acc = step_matmul(acc, env[src], *wt)
                         else:
                             acc = torch.addmm(acc, env[src], wt)

@@ -78,15 +78,20 @@ class _Trajectories:
         finite = torch.isfinite(flat).all(dim=2)
         g = flat.pow(2).mean(dim=2).sqrt().log() - self.log_r
         finite &= torch.isfinite(g)
-        for i in range(g.shape[0]):
-            t, live = first + i, self.live
-            blown = live & ~finite[i]  # not finite any more: escaped at the previous step, growth as it was
-            self.steps[blown] = float(max(t, 1))
-            live &= finite[i]
-            self.growth = torch.where(live, g[i], self.growth)
-            escaped = live & (g[i] > ESCAPE_LOG)
-            self.steps[escaped] = float(t + 1)
-            live &= ~escaped
+        # per trajectory, its first step in this chunk that is not finite or escapes (C: none)
+        event = ~finite | (g > ESCAPE_LOG)
+        n = event.shape[0]
+        at = torch.where(event.any(dim=0), event.to(torch.uint8).argmax(dim=0), n)
+        ended = self.live & (at < n)
+        blown = ended & ~finite.gather(0, at.clamp(max=n - 1).unsqueeze(0)).squeeze(0)
+        # growth: the last finite value while live (the step before a blow-up, the escaping step itself)
+        last = torch.where(blown, at - 1, at.clamp(max=n - 1))
+        seen = last >= 0
+        picked = g.gather(0, last.clamp(min=0).unsqueeze(0)).squeeze(0)
+        self.growth = torch.where(self.live & seen, picked, self.growth)
+        steps = torch.where(blown, (first + at).clamp(min=1), first + at + 1).to(self.steps.dtype)
+        self.steps = torch.where(ended, steps, self.steps)
+        self.live = self.live & ~ended
 
     def rates(self) -> Tensor:
         if self._pending:

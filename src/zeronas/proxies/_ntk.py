@@ -125,7 +125,7 @@ def empirical_ntk(ctx: ScoringContext, method: str = "loop") -> Tensor:
     key = f"ntk/theta/summed-logits/cell-params/m={m}/{method}"
     if key not in ctx.cache:
         fn, fast = METHODS[method]
-        model = ctx.model(fast_backward=fast)
+        model = ctx.read_only_model(fast_backward=fast)  # autograd.grad leaves the weights as they are
         ctx.cache[key] = ntk_from_grads(fn(model, _embedded(model, ctx, m)))
     return ctx.cache[key]
 

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Iterable
 
 import torch
 
+from zeronas.models.contract import RecurrentLM
+from zeronas.proxies.context import ScoringContext
+
 Tensor = torch.Tensor
+ZEN_FAMILY = ("zen", "zen_real", "zen_state")
+_DOUBLE_KEY = "zen/float64-model"
+
+
+def float64_model(ctx: ScoringContext) -> RecurrentLM:
+    """The seeded model in float64 without gradients, read-only, shared by the Zen family: converted once while
+    another of them is still to run (then kept in ``ctx.cache``; the last one takes it out)."""
+    model = ctx.cache.pop(_DOUBLE_KEY, None)
+    if model is None:
+        model = copy.deepcopy(ctx.read_only_model()).double()
+        for layer in model.layers:
+            layer.fast_backward = True
+        model.requires_grad_(False)
+    if any(ctx.might_run(name) for name in ZEN_FAMILY):
+        ctx.cache[_DOUBLE_KEY] = model
+    return model
 
 
 def log_mean_sequence_norm(differences: Iterable[Tensor]) -> float:

@@ -45,6 +45,9 @@ class ScoringContext:
         self.device = torch.device(config.device)
         self._template: RecurrentLM | None = None  # whole model; model() hands out copies, read_only_model() it
         self._parts: SeededParts | None = None  # a recipe's seeded parts, built as they are asked for
+        # the proxies still to run on this context after the current one, when the caller knows them (the
+        # runner does): lets a proxy drop shared work from the cache once no later proxy will read it
+        self.upcoming: tuple[str, ...] | None = None
         self._user_model = model is not None
         if model is not None:
             self._template = copy.deepcopy(model).to(self.device).eval()
@@ -62,6 +65,15 @@ class ScoringContext:
 
             self._corpus = load_scoring_corpus(self.config.corpus, self.config.corpus_path)
         return self._corpus
+
+    @property
+    def user_model(self) -> bool:
+        """True when the context scores a user's model (as given), False for a recipe's seeded model."""
+        return self._user_model
+
+    def might_run(self, proxy: str) -> bool:
+        """Whether ``proxy`` is among :attr:`upcoming` (False when the caller did not say)."""
+        return self.upcoming is not None and proxy in self.upcoming
 
     @property
     def vocab_size(self) -> int:

@@ -61,10 +61,13 @@ def _run_proxies(proxies: Iterable[str], ctx: ScoringContext) -> dict[str, Score
     """Each proxy on ``ctx``, the global generator seeded before each (for any library code that draws from it)
     and restored afterwards."""
     results: dict[str, Score] = {}
+    names = list(proxies)
     with torch.random.fork_rng(devices=[]):
-        for name in proxies:
+        for i, name in enumerate(names):
             torch.manual_seed(ctx.config.seed)
+            ctx.upcoming = tuple(names[i + 1:])
             results[name] = run_proxy(name, ctx)
+    ctx.upcoming = None
     return results
 
 

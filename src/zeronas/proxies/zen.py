@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.proxies._zen import log_mean_sequence_norm
+from zeronas.proxies._zen import float64_model, log_mean_sequence_norm
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -39,8 +39,7 @@ _SEED_OFFSET = 0x2E4  # this proxy's own stream of draws: ctx.generator(_SEED_OF
                    "f = last-layer hidden outputs; NAS-Bench-NLP init, no BN term")
 def zen(ctx: ScoringContext) -> float:
     c = ctx.config
-    model = ctx.model().double()
-    model.requires_grad_(False)
+    model = float64_model(ctx)  # float64, no gradients; shared by the Zen family
     shape = (c.seq_len, c.batch_size, ctx.emb_size)
 
     def differences():

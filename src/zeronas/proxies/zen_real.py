@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.proxies._zen import log_mean_sequence_norm
+from zeronas.proxies._zen import float64_model, log_mean_sequence_norm
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -24,8 +24,7 @@ _SEED_OFFSET = 0x2E5  # this proxy's own stream of draws
                    "text (not Gaussian), eps ~ N(0, I), f = last-layer outputs")
 def zen_real(ctx: ScoringContext) -> float:
     c = ctx.config
-    model = ctx.model().double()
-    model.requires_grad_(False)
+    model = float64_model(ctx)  # float64, no gradients; shared by the Zen family
 
     def differences():
         x = model.embed(ctx.inputs)

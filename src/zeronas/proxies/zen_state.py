@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.proxies._zen import log_mean_sequence_norm
+from zeronas.proxies._zen import float64_model, log_mean_sequence_norm
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -28,8 +28,7 @@ _SEED_OFFSET = 0x25E  # this proxy's own stream of draws
                    "carried state of every layer, x = real probe text, f = last-layer outputs")
 def zen_state(ctx: ScoringContext) -> float:
     c = ctx.config
-    model = ctx.model().double()
-    model.requires_grad_(False)
+    model = float64_model(ctx)  # float64, no gradients; shared by the Zen family
     B = ctx.inputs.shape[1]
 
     def differences():
