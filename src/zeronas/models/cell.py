@@ -56,10 +56,12 @@ class CellLayer(nn.Module):
     """One layer: the cell applied at every time step. Inputs and outputs are time-major ``(T, B, D)``.
 
     ``generator``: the weights' initial draws come from it (NAS-Bench-NLP's uniform init, in parameter order);
-    without one, from torch's global generator."""
+    without one, from torch's global generator. ``draws``: instead of drawing, ``draws(n)`` gives the ``n``
+    initial values of every parameter, in parameter order (what ``n`` draws from a generator would give)."""
 
     def __init__(self, cell: Cell, input_size: int, hidden_size: int, weight_drop: float = 0.0,
-                 generator: Optional[torch.Generator] = None) -> None:
+                 generator: Optional[torch.Generator] = None,
+                 draws: Optional[Callable[[int], Tensor]] = None) -> None:
         super().__init__()
         self.cell = cell
         self.input_size = input_size
@@ -74,7 +76,10 @@ class CellLayer(nn.Module):
                 self.linears[node] = NodeLinear(sizes, hidden_size)
         self._frozen: Optional[_Prepared] = None
         self._plan()
-        self.reset_parameters(generator)
+        if draws is None:
+            self.reset_parameters(generator)
+        else:
+            self._fill(draws(sum(p.numel() for p in self.parameters())))
 
     def _plan(self) -> None:
         """Group linear nodes that read the same (multi)set of sources; each group is one matmul per source.
@@ -104,6 +109,14 @@ class CellLayer(nn.Module):
             op = self.cell.op(node)
             self._steps.append((node, op, tuple(self.cell.node_inputs(node)), first_member.get(node, -1)))
         self._outputs = self.cell.outputs
+
+    def _fill(self, values: Tensor) -> None:
+        """Every parameter from consecutive slices of ``values``, in parameter order."""
+        with torch.no_grad():
+            start = 0
+            for p in self.parameters():
+                p.copy_(values[start:start + p.numel()].view_as(p))
+                start += p.numel()
 
     def reset_parameters(self, generator: Optional[torch.Generator] = None) -> None:
         """NAS-Bench-NLP initialisation: every cell weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))."""
@@ -158,12 +171,21 @@ class CellLayer(nn.Module):
         stacked weights (and the fast path's operands) prepared once on entry. For loops that call the layer
         one step at a time (a step costs less than stacking its weights again). The results are those of
         plain forward passes, bit for bit: the same tensors, computed once."""
-        with torch.no_grad():
-            self._frozen = self._prepare()
-            try:
-                yield self
-            finally:
-                self._frozen = None
+        with torch.no_grad(), self.prepared():
+            yield self
+
+    @contextmanager
+    def prepared(self) -> Iterator["CellLayer"]:
+        """Within: every forward pass reuses the stacked weights (and the fast path's operands) prepared once on
+        entry, on the autograd graph when gradients are on: for many forward and backward passes of the same
+        weights (per-sample gradients). Each backward pass must end before the next forward pass (the fast
+        path's weight gradient is formed from a tape that each backward pass empties). The weights must not
+        change within."""
+        self._frozen = self._prepare()
+        try:
+            yield self
+        finally:
+            self._frozen = None
 
     def _prepare(self) -> _Prepared:
         """The stacked weights of every group, the fused x weight and bias, the bias of groups without x and, on
