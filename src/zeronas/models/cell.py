@@ -21,7 +21,7 @@ from torch import nn
 from zeronas.cells.recipe import Cell
 from zeronas.models.contract import Observer
 from zeronas.models.deferred import deferred_weight, step_matmul
-from zeronas.models.matmul import fast_linear
+from zeronas.models.matmul import fast_linear, use_onednn
 from zeronas.models.ops import apply_op
 
 Tensor = torch.Tensor
@@ -139,6 +139,13 @@ class CellLayer(nn.Module):
             for slot, src in zip(slots, key):
                 if src == "x":
                     continue
+                if self.fast_backward and not torch.is_grad_enabled():
+                    # stacked straight into the (in, out) layout that the fast path's oneDNN products read (the
+                    # layout Tape would copy the stacked weight into): the same values, one copy fewer
+                    wt = torch.cat([self.linears[n].weight(i).t() for n, i in slot], dim=1)
+                    if use_onednn(wt):
+                        per_slot.append((src, wt))
+                        continue
                 w = torch.cat([self.linears[n].weight(i) for n, i in slot], dim=0)
                 if self.training and self.weight_drop > 0:
                     w = F.dropout(w, p=self.weight_drop, training=True)
