@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from zeronas.bench.nbnlp import load_recipe_list
-from zeronas.bench.params import published_parameter_counts
+from zeronas.bench.published import published_parameter_counts
 from zeronas.cells.recipe import parse_recipe
 from zeronas.models.lm import build_model, count_parameters
 

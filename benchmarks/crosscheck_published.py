@@ -43,7 +43,8 @@ from typing import Any
 import torch
 from scipy.stats import kendalltau
 
-from zeronas.bench.nbnlp import Benchmark, load_recipe_list, published_scores
+from zeronas.bench.nbnlp import Benchmark, load_recipe_list
+from zeronas.bench.published import published_scores
 from zeronas.cells.recipe import parse_recipe
 from zeronas.proxies import ScoringConfig, get_proxy, parse_proxy_list
 from zeronas.proxies.context import ScoringContext

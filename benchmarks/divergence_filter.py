@@ -18,6 +18,7 @@ import sys
 
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.proxies import ScoringConfig, get_proxy
+from zeronas.proxies.registry import proxy_revisions
 from zeronas.store import open_store
 
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = ScoringConfig()
     with open_store(args.store) as store:
-        table = store.scores_table(config, guards + ranks)
+        table = store.scores_table(config, guards + ranks, revisions=proxy_revisions(guards + ranks))
     archs = {a.canonical_id: a for a in Benchmark.nbnlp() if a.canonical_id in table}
     complete = [cid for cid in archs if all(g in table[cid] for g in guards)]
     if not complete:

@@ -14,7 +14,8 @@ import statistics
 import time
 
 from zeronas.bench.nbnlp import Benchmark
-from zeronas.predict.data import default_feature_proxies, labelled_data, score_and_read
+from zeronas.predict.data import default_feature_proxies, labelled_data
+from zeronas.run import score_and_read
 from zeronas.predict.model import OBJECTIVES, Predictor
 from zeronas.proxies import ScoringConfig
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     proxies = default_feature_proxies()
     archs = list(Benchmark.nbnlp())
     start = time.perf_counter()
-    scores = score_and_read(archs, proxies, config, args.store, score=False)
+    _, scores = score_and_read(archs, proxies, config, args.store, score=False)
     read_s = time.perf_counter() - start
     start = time.perf_counter()
     data = labelled_data(archs, scores, proxies)

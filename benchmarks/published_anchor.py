@@ -26,9 +26,11 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from zeronas.bench.nbnlp import Benchmark, published_scores
-from zeronas.metrics import ProxyData, ProxyMetrics, collect, evaluate_data, results_to_dict
+from zeronas.bench.nbnlp import Benchmark
+from zeronas.bench.published import published_scores
+from zeronas.metrics import ProxyData, ProxyMetrics, collect, proxy_metrics, results_to_dict
 from zeronas.proxies import ScoringConfig, get_proxy
+from zeronas.proxies.registry import proxy_revisions
 from zeronas.store import open_store
 
 # published column -> our proxy that reimplements it (its registered direction is used for both)
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ScoringConfig()
     st = open_store(args.store)
     try:
-        table = st.scores_table(config, list(COLUMNS.values()))
+        table = st.scores_table(config, list(COLUMNS.values()), revisions=proxy_revisions(COLUMNS.values()))
     finally:
         st.close()
 
@@ -81,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         sub_targets = {cid: targets[cid] for cid in ids}
         data = ProxyData.from_values(f"S&K {column}", [theirs[cid] for cid in ids],
                                      [sub_targets[cid] for cid in ids], higher_is_better=hib, arch_ids=ids)
-        results[data.proxy] = evaluate_data(data, n_boot=args.n_boot, seed=0)
+        results[data.proxy] = proxy_metrics(data, n_boot=args.n_boot, seed=0)
         ours_scores = {cid: table[cid] for cid in ids if cid in table}
         ours = collect(proxy, ours_scores, sub_targets, {proxy: hib})
         ours = ProxyData(f"ours {proxy}", ours.higher_is_better, ours.arch_ids, ours.values, ours.losses,
                          ours.statuses, ours.seconds)
-        results[ours.proxy] = evaluate_data(ours, n_boot=args.n_boot, seed=0)
+        results[ours.proxy] = proxy_metrics(ours, n_boot=args.n_boot, seed=0)
         coverage[column] = {"n_archs": len(ids), "n_ours_scored": len(ours_scores),
                             "n_diverged": sum(sub_targets[c] is None for c in ids)}
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.core.spec import spec_proxies
-from zeronas.metrics import collect, evaluate_data, targets_from_architectures
-from zeronas.proxies.registry import parse_specs
+from zeronas.metrics import collect, proxy_metrics, targets_from_architectures
+from zeronas.proxies.registry import parse_specs, proxy_revisions
 from zeronas.proxies import ScoringConfig
 from zeronas.store import open_store
 
@@ -42,7 +42,7 @@ def fold_of(ids: list[str], folds: int, seed: int) -> dict[str, int]:
 
 
 def figures(spec: str, scores, targets) -> dict[str, float | None]:
-    m = evaluate_data(collect(spec, scores, targets), n_boot=0)
+    m = proxy_metrics(collect(spec, scores, targets), n_boot=0)
     return {k: getattr(m, k) for k in FIGURES}
 
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     members = sorted({m for s in specs for m in spec_proxies(s)})
     config = ScoringConfig()
     with open_store(args.store) as store:
-        table = store.scores_table(config, members)
+        table = store.scores_table(config, members, revisions=proxy_revisions(members))
     archs = [a for a in Benchmark.nbnlp() if a.canonical_id in table]
     if not archs:
         print("the store holds none of the benchmark's architectures at the default config", file=sys.stderr)

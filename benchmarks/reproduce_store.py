@@ -20,6 +20,7 @@ from collections import defaultdict
 import torch
 
 from zeronas.cells.recipe import parse_recipe
+from zeronas.proxies.registry import proxy_revisions
 from zeronas.proxies.runner import score_cell
 from zeronas.store import open_store
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    with open_store(args.store) as store:
+    with open_store(args.store, read_only=True) as store:
         configs = store.configs()
         if args.config_hash is None and len(configs) != 1:
             ap.error(f"the store holds {len(configs)} configs ({', '.join(configs)}): name one with --config-hash")
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"config {chash} is not in the store (it holds {', '.join(configs)})")
         config = configs[chash]
         wanted = [p for p in args.proxies.split(",") if p] or None
-        table = store.scores_table(config, wanted)
+        table = store.scores_table(config, wanted, revisions=proxy_revisions(wanted))
         ids = sorted(table)
         random.Random(args.seed).shuffle(ids)
         chosen = ids[: args.n]

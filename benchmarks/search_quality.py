@@ -39,6 +39,7 @@ from typing import Any
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.core.config import ScoringConfig
 from zeronas.search import default_proxy, run_search
+from zeronas.store import DEFAULT_STORE
 
 CHEAP_CONFIG = ScoringConfig(n_layers=1)
 BASELINE = "params"
@@ -175,7 +176,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="5", help="a count N (seeds 0..N-1) or a comma-separated list")
     parser.add_argument("--budget", type=int, default=100, help="distinct cells per search")
     parser.add_argument("--proxy", default=None, help="a proxy or combination a+b (default: DEFAULT_PROXY)")
-    parser.add_argument("--store", default="sqlite:///zeronas.db", help="results store URL")
+    parser.add_argument("--store", default=DEFAULT_STORE, help="results store URL")
     parser.add_argument("--algorithms", default="random,evolution")
     parser.add_argument("--workers", type=int, default=1, help="1: in this process (cheap configs: fastest)")
     parser.add_argument("--scoring-config", default=None,

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from zeronas.cells.reference import reference_cell
-from zeronas.models.adapters import AdapterError, AdaptedLM, adapt_lm, cell_lm, register_adapter, rnn_lm
+from zeronas.models.adapters import (ADAPTERS, AdapterError, AdaptedLM, adapt_lm, cell_lm, register_adapter,
+                                     rnn_lm)
 from zeronas.models.contract import ACTIVATIONS, RECIPE, RecurrentLM
 from zeronas.models.lm import ModelConfig, build_model
 from zeronas.proxies._ntk import jacobian_loop, ntk_from_grads
@@ -274,10 +275,14 @@ def test_a_registered_adapter_is_found():
     def unwrap(model):
         return rnn_lm(model.inner.embedding, model.inner.rnn, model.inner.head) if isinstance(model, Wrapped) else None
 
-    register_adapter("test-wrapped", unwrap)
     model = Wrapped()
     model.inner.embedding.register_module("noise", nn.Embedding(2, 2))  # the built-in would refuse this one
-    assert adapt_lm(model).encoder is model.inner.embedding
+    with ADAPTERS.scoped():
+        register_adapter("test-wrapped", unwrap)
+        assert adapt_lm(model).encoder is model.inner.embedding
+    assert "test-wrapped" not in ADAPTERS  # registered for the block only
+    with pytest.raises(AdapterError, match="no model adapter fits"):
+        adapt_lm(model)
 
 
 def test_an_unsupported_score_is_never_stored(tmp_path):
@@ -293,12 +298,11 @@ def test_an_unsupported_score_is_never_stored(tmp_path):
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
-def test_readme_example_runs(capsys):
-    """The README's score_model example, as written."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Score your own PyTorch model"):]
-    code = section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python") + 9)]
-    exec(compile(code, "README.md", "exec"), {})
+def test_own_model_page_example_runs(capsys):
+    """The score_model example of the documentation (docs/own-model.md), as written."""
+    page = (ROOT / "docs" / "own-model.md").read_text()
+    code = page[page.index("```python") + len("```python"):page.index("```\n", page.index("```python") + 9)]
+    exec(compile(code, "docs/own-model.md", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines] == [["zen", "ok"], ["naswot", "ok"], ["state_escape", "ok"],
                                                     ["grasp", "ok"]]
@@ -367,7 +371,7 @@ def test_score_model_command_loads_a_factory_and_a_weights_only_checkpoint(tmp_p
     fresh = _cli(args, tmp_path, monkeypatch)
     loaded = _cli([*args, "--checkpoint", str(tmp_path / "ck.pt")], tmp_path, monkeypatch)
     assert fresh.exit_code == 0 and loaded.exit_code == 0, fresh.output + loaded.output
-    a, b = json.loads(fresh.output), json.loads(loaded.output)
+    a, b = json.loads(fresh.stdout), json.loads(loaded.stdout)
     assert a["scores"]["cell_depth"]["value"] == b["scores"]["cell_depth"]["value"] == 6  # the reference GRU
     assert a["scores"]["zen"]["value"] != b["scores"]["zen"]["value"]  # the checkpoint's weights were scored
     want = score_model(trained, ["zen"], config=TINY.with_(batch_size=3, seq_len=6))["zen"].value

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from zeronas.bench.nbnlp import Benchmark, BenchmarkError, load_recipe_list, published_scores
+from zeronas.bench.nbnlp import Benchmark, BenchmarkError, load_recipe_list
+from zeronas.bench.published import published_scores
 from zeronas.cells.recipe import parse_recipe
 
 RNN = {"f": {"op": "linear", "input": ["x", "h_prev_0"]}, "h_new_0": {"op": "activation_tanh", "input": ["f"]}}
@@ -197,3 +198,21 @@ def test_smaller_sample_is_a_prefix_of_a_larger_one():
     large = [a.canonical_id for a in bench.sample(400, seed=4)]
     assert small == large[:25]
     assert small != [a.canonical_id for a in bench.sample(25, seed=5)]
+
+
+def test_the_shared_benchmark_cannot_be_corrupted(bench: Benchmark) -> None:
+    """Benchmark.nbnlp() is one object for the whole process: no caller can change what the next one reads."""
+    assert Benchmark.nbnlp() is bench
+    arch = bench.architectures[0]
+    before = (len(bench), bench.source, arch.canonical_id, arch.cell.to_json(), bench.get(arch.canonical_id))
+    with pytest.raises(AttributeError, match="immutable"):
+        bench.source = "mine"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        arch.test_losses = ()  # type: ignore[misc]
+    node = next(iter(arch.cell.recipe))
+    with pytest.raises(TypeError, match="read-only"):
+        arch.cell.recipe[node]["op"] = "activation_relu"
+    with pytest.raises(TypeError):
+        bench._by_canonical["x"] = arch  # type: ignore[index]
+    assert (len(Benchmark.nbnlp()), bench.source, arch.canonical_id, arch.cell.to_json(),
+            bench.get(arch.canonical_id)) == before

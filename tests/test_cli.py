@@ -86,7 +86,8 @@ def test_bench_describe_json():
 def test_score_json_and_bad_proxy():
     result = runner.invoke(app, ["score", "rnn", "--proxies", "params", "--json"])
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)  # stdout is the JSON object; progress goes to stderr
+    assert "scoring 1/1 proxies" in result.stderr
     assert info["scores"]["params"]["status"] == "ok"
     assert info["config"]["seed"] == 0 and len(info["config_hash"]) == 16
     bad = runner.invoke(app, ["score", "rnn", "--proxies", "nonsense"])

@@ -149,5 +149,5 @@ def test_search_on_wikitext2(tmp_path: Path) -> None:
                                  "--scoring-config", str(tiny_config(tmp_path)), "--store", f"sqlite:///{db}",
                                  "--workers", "1", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.stdout)) == 2
+    assert len(json.loads(result.stdout)["top"]) == 2
     assert [c["corpus"] for c in stored_configs(db).values()] == ["wikitext-2"]

@@ -80,10 +80,9 @@ def plugin_dir(tmp_path_factory):
     (folder / "run_scoring.py").write_text(RUN_SCRIPT)
     mp = pytest.MonkeyPatch()
     mp.syspath_prepend(str(folder))  # spawned workers start with this process's sys.path
-    yield folder
+    with registry.PROXIES.scoped():  # the plugin's proxies are registered here only while the module runs
+        yield folder
     mp.undo()
-    for name in ("t_sleep", "t_fail", "t_nan"):
-        registry._REGISTRY.pop(name, None)
     sys.modules.pop(PLUGIN, None)
 
 

@@ -20,8 +20,8 @@ from zeronas.metrics import (
     _counts,
     collect,
     combine_ranks,
-    evaluate,
-    evaluate_data,
+    metrics_for,
+    proxy_metrics,
     targets_from_architectures,
 )
 from zeronas.core.spec import SpecError, parse_combination, parse_proxy_specs, parse_spec, spec_proxies
@@ -44,7 +44,7 @@ def _data(values, losses, hib=True, **kw) -> ProxyData:
 
 def test_perfect_proxy() -> None:
     losses = _losses(500)
-    m = evaluate_data(_data([-x for x in losses], losses), n_boot=0)
+    m = proxy_metrics(_data([-x for x in losses], losses), n_boot=0)
     assert m.kendall_tau == pytest.approx(1.0)
     assert m.spearman == pytest.approx(1.0)
     assert m.tau_top10 == pytest.approx(1.0)
@@ -60,12 +60,12 @@ def test_perfect_proxy() -> None:
 def test_direction_is_used_not_absolute_value() -> None:
     losses = _losses(300, seed=1)
     # a lower-is-better proxy equal to the loss is perfect in its own direction
-    m = evaluate_data(_data(list(losses), losses, hib=False), n_boot=0)
+    m = proxy_metrics(_data(list(losses), losses, hib=False), n_boot=0)
     assert m.kendall_tau == pytest.approx(1.0) and m.spearman == pytest.approx(1.0)
     assert m.precision_at_k == 1.0
     assert m.top1_ppl == pytest.approx(math.exp(min(losses)))
     # the same values declared higher-is-better rank cells backwards: tau = -1, never |tau|
-    m = evaluate_data(_data(list(losses), losses, hib=True), n_boot=0)
+    m = proxy_metrics(_data(list(losses), losses, hib=True), n_boot=0)
     assert m.kendall_tau == pytest.approx(-1.0) and m.spearman == pytest.approx(-1.0)
     assert m.precision_at_k == 0.0
     assert m.top1_ppl == pytest.approx(math.exp(max(losses)))
@@ -74,7 +74,7 @@ def test_direction_is_used_not_absolute_value() -> None:
 def test_random_proxy_near_zero() -> None:
     losses = _losses(3000, seed=2)
     values = list(np.random.default_rng(3).normal(size=3000))
-    m = evaluate_data(_data(values, losses), n_boot=200)
+    m = proxy_metrics(_data(values, losses), n_boot=200)
     # sd of tau under independence is about sqrt(2 (2n + 5) / (9 n (n - 1))) = 0.012 here
     assert abs(m.kendall_tau) < 0.05 and abs(m.spearman) < 0.075
     lo, hi = m.kendall_tau_ci
@@ -88,7 +88,7 @@ def test_top1_pick_diverged_is_a_failure() -> None:
     losses[8] = None
     values = [-x if x is not None else -100.0 for x in losses]
     values[7] = 100.0  # the proxy's favourite diverged
-    m = evaluate_data(_data(values, losses), n_boot=0)
+    m = proxy_metrics(_data(values, losses), n_boot=0)
     assert m.top1_ppl == math.inf and m.top1_arch == "7"
     assert m.top10_mean_ppl == math.inf and m.top10_diverged == 1
     assert m.n == 198 and m.n_scored == 200 and m.n_diverged == 2
@@ -103,15 +103,15 @@ def test_divergence_auc() -> None:
     losses = _losses(400, seed=5, diverged_frac=0.3)
     rng = np.random.default_rng(6)
     sep = [float(rng.normal()) + (10.0 if x is not None else 0.0) for x in losses]
-    assert evaluate_data(_data(sep, losses), n_boot=0).divergence_auc == pytest.approx(1.0)
-    assert evaluate_data(_data(sep, losses, hib=False), n_boot=0).divergence_auc == pytest.approx(0.0)
+    assert proxy_metrics(_data(sep, losses), n_boot=0).divergence_auc == pytest.approx(1.0)
+    assert proxy_metrics(_data(sep, losses, hib=False), n_boot=0).divergence_auc == pytest.approx(0.0)
     # against a brute-force pairwise count, ties counting one half
     s = np.round(rng.normal(size=400), 1)
     pos = np.array([x is not None for x in losses])
     brute = ((s[pos][:, None] > s[~pos][None, :]).sum()
              + 0.5 * (s[pos][:, None] == s[~pos][None, :]).sum()) / (pos.sum() * (~pos).sum())
     assert _auc(s, pos) == pytest.approx(brute)
-    m = evaluate_data(_data(list(s), losses), n_boot=300)
+    m = proxy_metrics(_data(list(s), losses), n_boot=300)
     assert m.divergence_auc == pytest.approx(brute)
     assert m.divergence_auc_ci[0] <= m.divergence_auc <= m.divergence_auc_ci[1]
 
@@ -125,7 +125,7 @@ def test_failed_scores_excluded_and_counted() -> None:
     failed = [3, 10, 50, 51, 299]
     for i in failed:
         values[i] = None
-    m = evaluate_data(_data(values, losses, seconds=[0.5] * 150 + [1.5] * 150), n_boot=0)
+    m = proxy_metrics(_data(values, losses, seconds=[0.5] * 150 + [1.5] * 150), n_boot=0)
     assert m.n_failed == len(failed)
     assert m.n_failed_diverged == sum(losses[i] is None for i in failed) >= 1
     keep = [i for i in range(300) if values[i] is not None and losses[i] is not None]
@@ -142,16 +142,16 @@ def test_bootstrap_ci_contains_estimate_and_is_seeded() -> None:
     losses = _losses(800, seed=9, diverged_frac=0.15)
     rng = np.random.default_rng(10)
     values = [float(-x + rng.normal(0, 0.4)) if x is not None else float(rng.normal(-5, 1)) for x in losses]
-    m = evaluate_data(_data(values, losses), n_boot=400, seed=1)
+    m = proxy_metrics(_data(values, losses), n_boot=400, seed=1)
     for point, ci in ((m.kendall_tau, m.kendall_tau_ci), (m.spearman, m.spearman_ci),
                       (m.tau_top10, m.tau_top10_ci), (m.divergence_auc, m.divergence_auc_ci)):
         assert ci is not None and ci[0] <= point <= ci[1] and ci[0] < ci[1]
     assert m.kendall_tau_ci[1] - m.kendall_tau_ci[0] < 0.1
-    again = evaluate_data(_data(values, losses), n_boot=400, seed=1)
+    again = proxy_metrics(_data(values, losses), n_boot=400, seed=1)
     assert again.kendall_tau_ci == m.kendall_tau_ci and again.spearman_ci == m.spearman_ci
-    other = evaluate_data(_data(values, losses), n_boot=400, seed=2)
+    other = proxy_metrics(_data(values, losses), n_boot=400, seed=2)
     assert other.kendall_tau_ci != m.kendall_tau_ci
-    none = evaluate_data(_data(values, losses), n_boot=0)
+    none = proxy_metrics(_data(values, losses), n_boot=0)
     assert none.kendall_tau_ci is None and none.kendall_tau == m.kendall_tau
 
 
@@ -186,10 +186,10 @@ def test_precision_at_k_counts_overlap() -> None:
     # swap the proxy's view of five true top-10 cells with five bottom cells
     for a, b in zip(range(5), range(95, 100)):
         values[a], values[b] = values[b], values[a]
-    m = evaluate_data(_data(values, losses), n_boot=0, top_fraction=0.1)
+    m = proxy_metrics(_data(values, losses), n_boot=0, top_fraction=0.1)
     assert m.k == 10 and m.precision_at_k == pytest.approx(0.5)
     # a constant proxy: ties broken by a seeded permutation, so the input order (sorted by loss) does not leak
-    m = evaluate_data(_data([1.0] * n, losses), n_boot=0)
+    m = proxy_metrics(_data([1.0] * n, losses), n_boot=0)
     assert m.kendall_tau is None and m.spearman is None
     assert m.top1_arch != "0" and m.precision_at_k < 0.5
 
@@ -223,7 +223,7 @@ def test_combination_of_perfect_and_random() -> None:
     rand[5] = None  # a failed member score fails the combination
     scores = _scores({"perfect": perfect, "rand": rand})
     directions = {"perfect": False, "rand": True}
-    res = evaluate(["perfect", "rand", "perfect+rand"], scores, targets, directions, n_boot=0)
+    res = metrics_for(["perfect", "rand", "perfect+rand"], scores, targets, directions, n_boot=0)
     combo = res["perfect+rand"]
     assert res["perfect"].kendall_tau == pytest.approx(1.0)
     assert abs(res["rand"].kendall_tau) < 0.05
@@ -244,7 +244,7 @@ def test_collect_missing_and_extra_cells() -> None:
     data = collect("p", scores, targets, {"p": True})
     assert data.statuses == ("ok", "error", "ok", "missing")
     assert data.values == (1.0, None, 2.0, None)
-    m = evaluate_data(data, n_boot=0)
+    m = proxy_metrics(data, n_boot=0)
     assert m.n_failed == 2 and m.n == 1 and m.n_scored == 2
     assert m.n_failed_diverged == 0  # the failed cells b and d both trained
     assert m.to_dict()["n_failed_diverged"] == 0
@@ -273,7 +273,7 @@ def test_names_are_parsed_and_validated() -> None:
 def test_to_dict_shape() -> None:
     losses = _losses(100, seed=13, diverged_frac=0.2)
     values = [float(-x) if x is not None else -9.0 for x in losses]
-    m = evaluate_data(_data(values, losses, seconds=[0.1] * 100), n_boot=50)
+    m = proxy_metrics(_data(values, losses, seconds=[0.1] * 100), n_boot=50)
     d = m.to_dict()
     assert REQUIRED_KEYS <= set(d)
     assert isinstance(d["kendall_tau_ci"], list) and len(d["kendall_tau_ci"]) == 2
@@ -293,9 +293,9 @@ def test_targets_from_architectures() -> None:
 def test_bad_options() -> None:
     d = _data([1.0, 2.0], [4.0, 5.0])
     with pytest.raises(MetricsError):
-        evaluate_data(d, top_fraction=0.0)
+        proxy_metrics(d, top_fraction=0.0)
     with pytest.raises(MetricsError):
-        evaluate_data(d, confidence=1.0)
+        proxy_metrics(d, confidence=1.0)
     with pytest.raises(MetricsError):
         ProxyData("p", True, ("a",), (float("nan"),), (4.0,), ("ok",), (None,))
 
@@ -312,10 +312,10 @@ def test_a_gate_ranks_passing_cells_first_and_keeps_failing_ones_ranked() -> Non
     assert data.statuses == ("ok",) * 6  # a failed gate does not fail the cell, it fails the gate
     # ranks of r among the 6 ok cells: [1, 6, 3, 5, 4, 2]; passing cells (c0, c2, c5) get +6
     assert data.values == (7.0, 6.0, 9.0, 5.0, 4.0, 8.0)
-    m = evaluate_data(data, n_boot=0)
+    m = proxy_metrics(data, n_boot=0)
     assert m.top1_arch == "c2" and m.top10_diverged == 2  # the diverged cells are ranked, but below c0, c2, c5
     assert m.divergence_auc == pytest.approx(6 / 8)  # c4 (trained, NaN gate, r rank 4) ranks below c1 and c3
-    plain = evaluate_data(collect("r", scores, targets, directions), n_boot=0)
+    plain = proxy_metrics(collect("r", scores, targets, directions), n_boot=0)
     assert plain.top1_ppl == math.inf and m.top1_ppl == pytest.approx(math.exp(4.7))
     # without a threshold an ok gate score passes: only c4 (NaN) is gated
     data = collect("r!g", scores, targets, directions, gate_thresholds={"g": None})

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from zeronas.bench.nbnlp import load_recipe_list
-from zeronas.bench.params import published_parameter_counts
+from zeronas.bench.published import published_parameter_counts
 from zeronas.cells.recipe import parse_recipe
 from zeronas.cells.reference import reference_cell
 from zeronas.models.cell import CellLayer

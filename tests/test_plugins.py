@@ -102,14 +102,8 @@ def _done(proc: subprocess.Popen, timeout: float = 300) -> str:
 @pytest.fixture
 def isolated(monkeypatch):
     """The registries and the plugin state as they are now, restored after the test."""
-    registry._discover()
-    spaces.list_spaces()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(spaces, "_SPACES", dict(spaces._SPACES))
-    monkeypatch.setattr(plugins, "_loaded", [])
-    monkeypatch.setattr(plugins, "_called", set())
-    monkeypatch.setattr(plugins, "_entry_points_state", "todo")
-    yield monkeypatch
+    with plugins.scoped(), registry.PROXIES.scoped(), spaces.SPACES.scoped():
+        yield monkeypatch
     for name in (PROXY_MODULE, SPACE_MODULE, "zn_clash"):
         sys.modules.pop(name, None)
 
@@ -148,7 +142,7 @@ def test_entry_point_plugins_need_no_option(tmp_path):
     specs = {s["name"]: s for s in json.loads(_done(listing))}
     assert specs["zn_nodes"]["description"] == "nodes of the cell (plugin test)"
     assert "zen" in specs  # the built-ins are still there
-    top = json.loads(_done(search))
+    top = json.loads(_done(search))["top"]
     assert [row["scores"]["zn_nodes"]["value"] for row in top] == sorted(row["scores"]["zn_nodes"]["value"]
                                                                           for row in top)
     assert len(top) == 3  # the three cells of the plugin's space
@@ -158,8 +152,9 @@ def test_entry_point_space_and_callable_in_process(tmp_path, isolated):
     folder = _plugin_folder(tmp_path)
     _write_dist(folder, f"space = {SPACE_MODULE}:register")
     isolated.syspath_prepend(str(folder))
-    assert spaces.get_space("zn-tiny").name == "zn-tiny"  # a lookup of an unknown name loads the entry points
-    assert "zn-tiny" in spaces.list_spaces()
+    assert "zn-tiny" not in spaces.list_spaces()  # a registry never loads plugins: the entry points do
+    assert plugins.load_plugins() == (f"{SPACE_MODULE}:register",)
+    assert spaces.get_space("zn-tiny").name == "zn-tiny" and "zn-tiny" in spaces.list_spaces()
     assert plugins.load_plugins() == (f"{SPACE_MODULE}:register",)
     assert sys.modules[SPACE_MODULE].CALLS == [1]  # called once, however often the plugins are loaded
     assert plugins.worker_imports(["extra.module"]) == (f"{SPACE_MODULE}:register", "extra.module")

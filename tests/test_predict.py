@@ -262,7 +262,7 @@ def test_cli_fit_evaluate_search_and_curve(tmp_path):
     se = runner.invoke(app, ["search", "--predictor", str(model), "--algorithm", "random", "--budget", "12",
                              "--store", store, "--workers", "1", "--json", "-q"])
     assert se.exit_code == 0, se.output
-    picks = json.loads(se.stdout)
+    picks = json.loads(se.stdout)["top"]
     assert [p["rank"] for p in picks] == [1, 2, 3, 4, 5]
     assert all(set(p["scores"]) == set(CHEAP.split(",")) for p in picks)
     assert picks[0]["fitness"] >= picks[-1]["fitness"]

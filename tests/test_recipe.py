@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import zeronas
-from zeronas.cells.nbnlp import sample_recipe
+from zeronas.cells.nbnlp_space import sample_recipe
 from zeronas.cells.ops import OPS
 from zeronas.cells.recipe import (
     MAX_TIE_COMBINATIONS,
@@ -588,3 +588,58 @@ def test_shuffled_recipe_keys_keep_sha1():
     renamed_lstm = {rename(k): {"op": v["op"], "input": [rename(i) for i in v["input"]]} for k, v in LSTM.items()}
     assert parse_recipe(renamed_lstm).arch_sha1 != parse_recipe(LSTM).arch_sha1
     assert parse_recipe(renamed_lstm).canonical_id == parse_recipe(LSTM).canonical_id
+
+
+# ----------------------------------------------------------------------------------------------
+# A cell is validated when built, read-only and hashable
+# ----------------------------------------------------------------------------------------------
+
+def test_canonical_ids_of_the_bundled_recipes_are_unchanged():
+    """Every stored score is keyed by a canonical id: the ids of all 4,322 bundled recipes are pinned (their
+    sha1 over the sorted (arch_sha1, canonical id) pairs, as computed before the cell became immutable)."""
+    pairs = sorted({(row["arch_sha1"], parse_recipe(row["recipe"]).canonical_id) for row in DISTINCT.values()})
+    assert len(pairs) == 4_322 and len({cid for _, cid in pairs}) == 3_776
+    assert hashlib.sha1(repr(pairs).encode()).hexdigest() == "6096e49fc7c4230c6763836a17cdbe9725c77e84"
+
+
+def test_the_constructor_validates():
+    with pytest.raises(RecipeError, match="node 'x': this name is reserved"):
+        Cell({"x": {}})
+    with pytest.raises(TypeError):
+        Cell(recipe=LSTM, hidden_tuple_size=5, order=())  # the derived fields are not the caller's to give
+    with pytest.raises(RecipeError, match="my file: node 'h_new_0': input 'nope' is not defined"):
+        Cell({"h_new_0": {"op": "linear", "input": ["x", "nope"]}}, source="my file")
+    assert Cell(LSTM, name="lstm") == parse_recipe(LSTM, name="lstm")
+
+
+def test_a_cell_cannot_be_changed_after_its_ids_are_known():
+    given_recipe = json.loads(json.dumps(LSTM))
+    cell = Cell(given_recipe)
+    ids = (cell.arch_sha1, cell.canonical_id)
+    given_recipe["h_new_0"]["op"] = "activation_sigmoid"  # the caller's dict is not the cell's
+    node = next(iter(cell.recipe))
+    for change in (lambda: cell.recipe.__setitem__("n", {"op": "linear", "input": ["x"]}),
+                   lambda: cell.recipe.pop(node), lambda: cell.recipe[node].__setitem__("op", "linear"),
+                   lambda: cell.recipe[node]["input"].append("x"), lambda: cell.recipe[node]["input"].sort(),
+                   lambda: cell.recipe.update({}), lambda: cell.recipe[node]["input"].__iadd__(["x"])):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    with pytest.raises(AttributeError, match="immutable"):
+        cell.name = "other"  # type: ignore[misc]
+    assert (cell.arch_sha1, cell.canonical_id) == ids and cell == Cell(LSTM)
+    copy = cell.to_dict()
+    copy[node]["input"].append("x")  # a plain copy is the caller's to change
+    assert cell == Cell(LSTM)
+
+
+def test_equal_cells_hash_alike_and_survive_pickling():
+    import copy
+    import pickle
+
+    a, b = Cell(LSTM), parse_recipe(json.dumps(LSTM))
+    assert a == b and hash(a) == hash(b) and len({a, b, Cell(GRU)}) == 2
+    assert Cell(LSTM, name="x") != a  # the name is part of a cell, as before
+    for clone in (pickle.loads(pickle.dumps(a)), copy.deepcopy(a), copy.copy(a)):
+        assert clone == a and clone.canonical_id == a.canonical_id
+    assert json.loads(a.to_json()) == LSTM == a.recipe and a.to_json(indent=2) == json.dumps(LSTM, sort_keys=True,
+                                                                                             indent=2)

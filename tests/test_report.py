@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zeronas.metrics import collect_all, evaluate_data
+from zeronas.metrics import collect_all, proxy_metrics
 from zeronas.proxies.runner import Score
 from zeronas.report import format_table, markdown_table, rich_table, scatter_points, write_report
 
@@ -34,7 +34,7 @@ def evaluated():
         scores[a] = {"good": Score("good", float(-loss[i] + rng.normal(0, 0.2)), "ok", "", 0.1),
                      "rev": Score("rev", float(loss[i] + rng.normal(0, 0.2)), "ok", "", 0.2), "flaky": flaky}
     data = collect_all(NAMES, scores, targets, {"good": True, "rev": False, "flaky": True})
-    results = {k: evaluate_data(d, n_boot=50) for k, d in data.items()}
+    results = {k: proxy_metrics(d, n_boot=50) for k, d in data.items()}
     return results, data
 
 

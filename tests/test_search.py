@@ -22,11 +22,13 @@ from typer.testing import CliRunner
 from zeronas.bench.nbnlp import Benchmark
 from zeronas.cells.darts import DartsSpace, darts_cell
 from zeronas.cells.enas import EnasSpace, enas_cell
-from zeronas.cells.nbnlp import satisfies_sanity
+from zeronas.cells.nbnlp_space import satisfies_sanity
 from zeronas.cells.recipe import parse_recipe
-from zeronas.cells.spaces import _SPACES, get_space, register_space
+from zeronas.cells.reference import reference_cell
+from zeronas.cells.spaces import SPACES, get_space, register_space
 from zeronas.cli import app
 from zeronas.proxies import TINY, registry
+from zeronas.proxies.registry import proxy as register_proxy
 from zeronas.proxies.runner import Score
 from zeronas.search import (PRUNE_CONFIG, BenchmarkSource, Candidate, SearchError, fitness, ranked, run_search,
                             supernet_for, wl_distance)
@@ -77,10 +79,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def small_spaces():
     """An ENAS space of 3 nodes and a DARTS space of 2 steps, registered for run_search, removed afterwards."""
-    spaces = [register_space(EnasSpace("enas-3", num_nodes=3)), register_space(DartsSpace("darts-2", steps=2))]
-    yield spaces
-    for space in spaces:
-        _SPACES.pop(space.name, None)
+    with SPACES.scoped():
+        yield [register_space(EnasSpace("enas-3", num_nodes=3)), register_space(DartsSpace("darts-2", steps=2))]
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,8 @@ def plugin_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("search_plugin")
     (folder / f"{PLUGIN}.py").write_text(PLUGIN_SOURCE)
     (folder / "run_search.py").write_text(SEARCH_SCRIPT)
-    yield folder
-    registry._REGISTRY.pop("t_slow_params", None)
+    with registry.PROXIES.scoped():
+        yield folder
     sys.modules.pop(PLUGIN, None)
 
 
@@ -122,36 +122,38 @@ def test_fitness_follows_each_proxy_direction_and_puts_failures_last() -> None:
 
 
 def test_a_guard_ranks_failing_candidates_last_without_ranking_by_its_value(tmp_path) -> None:
-    from zeronas.proxies.registry import proxy as register_proxy
+    with registry.PROXIES.scoped():
+        register_proxy("t_guard_multi", higher_is_better=True, needs_data=False, description="test only")(
+            lambda ctx: 1.0 if ctx.cell.hidden_tuple_size > 1 else float("nan"))  # NaN for single-state cells
+        _guarded_searches(tmp_path)
+    assert "t_guard_multi" not in registry.PROXIES
 
-    @register_proxy("t_guard_multi", higher_is_better=True, needs_data=False, description="test only")
-    def t_guard_multi(ctx):  # fails (NaN) for every cell that carries a single state
-        return 1.0 if ctx.cell.hidden_tuple_size > 1 else float("nan")
 
-    try:
-        kwargs = dict(algorithm="random", budget=24, seed=3, store=f"sqlite:///{tmp_path / 'g.db'}", workers=1,
-                      config=TINY)
-        plain = run_search(proxy="params", **kwargs)
-        assert plain.best[0].cell.hidden_tuple_size == 1  # unguarded, this seed picks a single-state cell
-        guarded = run_search(proxy="params!t_guard_multi", **kwargs)
-        assert guarded.proxy == "params!t_guard_multi"
-        assert [c.canonical_id for c in guarded.candidates] == [c.canonical_id for c in plain.candidates]
-        kept = [c for c in guarded.candidates if c.cell.hidden_tuple_size > 1]
-        failed = [c for c in guarded.candidates if c.cell.hidden_tuple_size == 1]
-        assert kept and failed and all("t_guard_multi" in c.scores for c in guarded.candidates)
-        assert max(c.fitness for c in failed) < min(c.fitness for c in kept)  # a failed guard ranks last
-        by_params = [sorted(group, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
-                     for group in (kept, failed)]
-        assert [c.canonical_id for c in guarded.best] == [c.canonical_id for c in by_params[0] + by_params[1]]
-        listed = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)  # what --guard passes
-        assert listed.proxy == guarded.proxy and [c.canonical_id for c in listed.best] == [
-            c.canonical_id for c in guarded.best]
-        with pytest.raises(SearchError, match="gate is one proxy"):
-            run_search(proxy="params!t_guard_multi+zen", **kwargs)
-        with pytest.raises(SearchError, match="no_such_guard"):
-            run_search(proxy="params!no_such_guard", **kwargs)
-    finally:
-        registry._REGISTRY.pop("t_guard_multi", None)
+def _guarded_searches(tmp_path) -> None:
+    kwargs = dict(algorithm="random", budget=24, seed=3, store=f"sqlite:///{tmp_path / 'g.db'}", workers=1,
+                  config=TINY)
+    plain = run_search(proxy="params", **kwargs)
+    assert plain.best[0].cell.hidden_tuple_size == 1  # unguarded, this seed picks a single-state cell
+    guarded = run_search(proxy="params!t_guard_multi", **kwargs)
+    assert guarded.proxy == "params!t_guard_multi"
+    assert [c.canonical_id for c in guarded.candidates] == [c.canonical_id for c in plain.candidates]
+    kept = [c for c in guarded.candidates if c.cell.hidden_tuple_size > 1]
+    failed = [c for c in guarded.candidates if c.cell.hidden_tuple_size == 1]
+    assert kept and failed and all("t_guard_multi" in c.scores for c in guarded.candidates)
+    assert max(c.fitness for c in failed) < min(c.fitness for c in kept)  # a failed guard ranks last
+    by_params = [sorted(group, key=lambda c: (-c.scores["params"].value, c.index))  # the guard does not rank
+                 for group in (kept, failed)]
+    assert [c.canonical_id for c in guarded.best] == [c.canonical_id for c in by_params[0] + by_params[1]]
+    listed = run_search(proxy="params", gates=["t_guard_multi"], **kwargs)  # what --gate passes
+    assert listed.proxy == guarded.proxy and [c.canonical_id for c in listed.best] == [
+        c.canonical_id for c in guarded.best]
+    with pytest.warns(DeprecationWarning, match="gates"):  # the former name still works
+        old_name = run_search(proxy="params", guards=["t_guard_multi"], **kwargs)
+    assert old_name.proxy == guarded.proxy
+    with pytest.raises(SearchError, match="gate is one proxy"):
+        run_search(proxy="params!t_guard_multi+zen", **kwargs)
+    with pytest.raises(SearchError, match="no_such_guard"):
+        run_search(proxy="params!no_such_guard", **kwargs)
 
 
 def test_a_combination_ranks_by_the_sum_of_per_proxy_ranks() -> None:
@@ -210,6 +212,27 @@ class RecordingSource(SpaceSource):
     def mutate(self, cell, rng, exclude):
         self.parents.append(cell.canonical_id)
         return super().mutate(cell, rng, exclude)
+
+
+def test_serial_scoring_leaves_the_process_thread_count_as_it_was() -> None:
+    """The serial scorer uses one torch thread while it scores, and puts the caller's count back, also when
+    scoring fails."""
+    before = torch.get_num_threads()
+    seen = []
+    with registry.PROXIES.scoped():
+        register_proxy("t_threads", higher_is_better=True, needs_data=False, description="test only")(
+            lambda ctx: seen.append(torch.get_num_threads()) or 1.0)
+        torch.set_num_threads(3)
+        try:
+            with open_store("sqlite:///:memory:") as store:
+                scorer = Scorer(store, TINY, ["t_threads"], workers=1)
+                scorer.score([reference_cell("rnn")])
+                assert seen == [1] and torch.get_num_threads() == 3
+                with pytest.raises(KeyError):
+                    Scorer(store, TINY, ["t_no_such_proxy"], workers=1).score([reference_cell("gru")])
+                assert torch.get_num_threads() == 3
+        finally:
+            torch.set_num_threads(before)
 
 
 def test_aging_evolution_mutates_the_best_of_a_sample_of_the_youngest_cells() -> None:
@@ -476,7 +499,8 @@ def test_cli_search_json_and_table(tmp_path) -> None:
             str(config), "--store", store, "--workers", "1", "--top", "3", "--seed", "5"]
     result = runner.invoke(app, args + ["--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["top"]
+    assert "random 6/6 cells" in result.stderr  # a stderr that is not a terminal gets plain progress lines
     bench = Benchmark.nbnlp()
     assert len(rows) == 3
     for row in rows:
@@ -491,6 +515,14 @@ def test_cli_search_json_and_table(tmp_path) -> None:
                                "--json"])
     assert enas.exit_code == 0, enas.output
     assert all("test_ppl" not in row and get_space("enas").contains(parse_recipe(row["recipe"]))
-               for row in json.loads(enas.stdout))
+               for row in json.loads(enas.stdout)["top"])
     bad = runner.invoke(app, ["search", "--space", "enas", "--benchmark", "--store", store])
     assert bad.exit_code == 2 and "benchmark mode needs" in bad.output
+
+
+def test_cli_gate_and_its_deprecated_alias_guard(tmp_path) -> None:
+    for option in ("--gate", "--guard"):
+        res = runner.invoke(app, ["search", option, "no_such_proxy", "--store", f"sqlite:///{tmp_path / 'g.db'}"])
+        assert res.exit_code == 2 and f"{option}: unknown proxy 'no_such_proxy'" in res.output, res.output
+    assert "--guard is deprecated: use --gate" in res.stderr
+    assert "--gate" in runner.invoke(app, ["search", "--help"]).stdout

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import zeronas
-from zeronas.cells import nbnlp
-from zeronas.cells.nbnlp import (
+from zeronas.cells import nbnlp_space as nbnlp
+from zeronas.cells.nbnlp_space import (
     ACTIVATIONS,
     NBNLPSpace,
     follows_generator_rules,
@@ -25,7 +25,7 @@ from zeronas.cells.nbnlp import (
 )
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.cells.reference import reference_cell
-from zeronas.cells.spaces import SearchSpace, get_space, list_spaces, register_space
+from zeronas.cells.spaces import SPACES, SearchSpace, get_space, list_spaces, register_space
 
 RECIPES_FILE = Path(zeronas.__file__).parent / "data" / "nbnlp" / "ptb_multirun_recipes.jsonl.gz"
 
@@ -69,7 +69,7 @@ class _Fixed(SearchSpace):
 
 def test_register_and_replace_a_space():
     a, b = _Fixed("test-fixed-space"), _Fixed("test-fixed-space")
-    try:
+    with SPACES.scoped():
         assert register_space(a) is a
         assert register_space(a) is a  # same object again: fine
         assert get_space("test-fixed-space") is a and "test-fixed-space" in list_spaces()
@@ -78,9 +78,7 @@ def test_register_and_replace_a_space():
         register_space(b, replace=True)
         assert get_space("test-fixed-space") is b
         assert b.contains(reference_cell("gru"))  # default: every cell
-    finally:
-        from zeronas.cells import spaces
-        spaces._SPACES.pop("test-fixed-space", None)
+    assert "test-fixed-space" not in list_spaces()
     with pytest.raises(ValueError, match="name"):
         register_space(_Fixed(""))
     with pytest.raises(ValueError, match="already registered"):

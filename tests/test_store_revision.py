@@ -3,13 +3,12 @@ version-1 stores (before revisions) are migrated with every row kept."""
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 
 import pytest
 
 from zeronas.proxies import ScoringConfig
-from zeronas.proxies.registry import _REGISTRY, get_proxy, proxy
+from zeronas.proxies.registry import get_proxy, proxy
 from zeronas.proxies.runner import Score
 from zeronas.store import StoreError, open_store
 from zeronas.store.sqlite import SCHEMA_VERSION
@@ -68,30 +67,66 @@ def test_a_version_1_store_is_migrated_with_every_row(tmp_path):
 
 
 def test_a_new_revision_is_a_new_score_and_the_old_one_stays(tmp_path):
-    name = "_revisioned"
+    name, cfg, cid = "p", ScoringConfig(), "c" * 40
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as st:
+        st.put_cell(cid, "{}", cfg, [Score(name, 1.0, "ok")], revisions={name: 1})
+        assert st.missing_proxies([cid], [name], cfg, revisions={name: 1}) == {}
+        assert st.missing_proxies([cid], [name], cfg, revisions={name: 2}) == {cid: [name]}  # the formula changed
+        assert st.get(cid, cfg, revisions={name: 2}) == {} and st.scores_table(cfg, revisions={name: 2}) == {}
+        st.put_cell(cid, "{}", cfg, [Score(name, 2.0, "ok")], revisions={name: 2})
+        assert st.get(cid, cfg, revisions={name: 2})[name].value == 2.0
+        assert st.scores_table(cfg, revisions={name: 2})[cid][name].value == 2.0
+        assert st.count(cfg) == 2  # both rows are kept
+        assert st.get(cid, cfg, revisions={name: 1})[name].value == 1.0  # the old code reads the old row
+        assert st.get(cid, cfg)[name].value == 2.0  # a proxy the caller does not name: the highest stored revision
+        assert [r["revision"] for r in st.rows()] == [1, 2]
+        st.put_cell("d" * 40, "{}", cfg, [Score(name, 3.0, "ok")])  # no revision given: the first revision
+        assert st.get("d" * 40, cfg, revisions={name: 1})[name].value == 3.0
 
-    @proxy(name, higher_is_better=True, needs_data=False, description="test")
-    def _one(ctx) -> float:  # pragma: no cover - never run
-        return 1.0
 
-    try:
-        cfg = ScoringConfig()
-        cid = "c" * 40
-        with open_store(f"sqlite:///{tmp_path / 's.db'}") as st:
-            st.put_cell(cid, "{}", cfg, [Score(name, 1.0, "ok")])
-            assert st.missing_proxies([cid], [name], cfg) == {}
-            _REGISTRY[name] = dataclasses.replace(get_proxy(name), revision=2)  # the formula changed
-            assert st.missing_proxies([cid], [name], cfg) == {cid: [name]}
-            assert st.get(cid, cfg) == {} and st.scores_table(cfg) == {}
-            st.put_cell(cid, "{}", cfg, [Score(name, 2.0, "ok")])
-            assert st.get(cid, cfg)[name].value == 2.0 and st.scores_table(cfg)[cid][name].value == 2.0
-            assert st.count(cfg) == 2  # both rows are kept
-            _REGISTRY[name] = dataclasses.replace(get_proxy(name), revision=1)  # the old code reads the old row
-            assert st.get(cid, cfg)[name].value == 1.0
-            del _REGISTRY[name]  # not registered here: the highest stored revision is read
-            assert st.get(cid, cfg)[name].value == 2.0
-    finally:
-        _REGISTRY.pop(name, None)
+def test_the_executor_files_scores_under_the_registered_revision(tmp_path):
+    """snip is at revision 2: the executor names it, so its rows say 2 and a rerun finds them."""
+    from zeronas.cells.reference import reference_cell
+    from zeronas.proxies import TINY
+    from zeronas.run import score_many
+
+    assert get_proxy("snip").revision == 2 and get_proxy("params").revision == 1
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    first = score_many([reference_cell("gru")], ["snip", "params"], TINY, db, executor="serial", progress=False)
+    again = score_many([reference_cell("gru")], ["snip", "params"], TINY, db, executor="serial", progress=False)
+    assert (first.scored, again.scored, again.skipped) == (1, 0, 1)
+    with open_store(db, read_only=True) as st:
+        assert sorted((r["proxy"], r["revision"]) for r in st.rows()) == [("params", 1), ("snip", 2)]
+
+
+STORE_WITHOUT_TORCH = """
+import sys
+from zeronas.core.config import ScoringConfig
+from zeronas.core.score import Score
+from zeronas.store import open_store
+
+cfg, cid = ScoringConfig(), "c" * 40
+with open_store(sys.argv[1]) as st:
+    st.put_cell(cid, "{}", cfg, [Score("zen", 1.5, "ok"), Score("snip", None, "nan", "x")], revisions={"snip": 2})
+    assert st.missing_proxies([cid], ["zen", "snip"], cfg, revisions={"snip": 2}) == {}
+with open_store(sys.argv[1], read_only=True) as st:
+    assert st.get(cid, cfg)["zen"].value == 1.5 and st.scores_table(cfg)[cid]["snip"].status == "nan"
+    assert sorted((r["proxy"], r["revision"]) for r in st.rows()) == [("snip", 2), ("zen", 1)]
+bad = sorted(m for m in sys.modules if m == "torch" or m.startswith("zeronas.proxies") or m == "zeronas.plugins")
+assert not bad, bad
+print("ok")
+"""
+
+
+def test_the_store_writes_and_reads_without_torch_or_the_registry(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.run([sys.executable, "-c", STORE_WITHOUT_TORCH, f"sqlite:///{tmp_path / 's.db'}"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 def test_revisions_must_be_positive():

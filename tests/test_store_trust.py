@@ -15,7 +15,7 @@ from zeronas.cli import app
 from zeronas.proxies import ScoringConfig
 from zeronas.core.config import ConfigError
 from zeronas.proxies.device import check_device
-from zeronas.proxies.registry import _REGISTRY, proxy
+from zeronas.proxies.registry import PROXIES, proxy
 from zeronas.run.executor import ExecutorError, score_many
 
 runner = CliRunner()
@@ -97,19 +97,18 @@ def test_the_config_files_seed_and_device_are_kept(tmp_path):
 
 def test_a_proxy_a_worker_lacks_stops_the_run_without_a_row(tmp_path):
     name = "_only_in_this_process"
+    with PROXIES.scoped():
 
-    @proxy(name, higher_is_better=True, needs_data=False, description="registered in the test process only")
-    def _only(ctx) -> float:  # pragma: no cover - never reached in a worker
-        return 1.0
+        @proxy(name, higher_is_better=True, needs_data=False, description="registered in the test process only")
+        def _only(ctx) -> float:  # pragma: no cover - never reached in a worker
+            return 1.0
 
-    try:
         db = tmp_path / "s.db"
         cells = [a.cell for a in Benchmark.nbnlp().sample(2, 3)]
         with pytest.raises(ExecutorError, match=f"a worker cannot score: .*{name}"):
             score_many(cells, [name], None, f"sqlite:///{db}", workers=1, executor="local", progress=False)
         assert rows(db) == 0
-    finally:
-        del _REGISTRY[name]
+    assert name not in PROXIES
 
 
 def test_check_device():
@@ -212,15 +211,15 @@ def test_named_cells_match_case_insensitively():
 
 
 def test_a_huge_finite_loss_is_not_called_diverged(tmp_path):
-    from zeronas.metrics import ProxyData, evaluate_data
+    from zeronas.metrics import ProxyData, proxy_metrics
     from zeronas.report import table_rows
 
     data = ProxyData.from_values("p", [3.0, 2.0, 1.0], [1e308, 5.0, None], higher_is_better=True)
-    m = evaluate_data(data, n_boot=0)
+    m = proxy_metrics(data, n_boot=0)
     assert m.top1_ppl == float("inf") and not m.top1_diverged
     _, body = table_rows({"p": m})
     assert "inf (loss too large)" in body[0] and "diverged" not in body[0].__str__().split("top")[0]
-    worse = evaluate_data(ProxyData.from_values("q", [3.0, 2.0], [None, 5.0], higher_is_better=True), n_boot=0)
+    worse = proxy_metrics(ProxyData.from_values("q", [3.0, 2.0], [None, 5.0], higher_is_better=True), n_boot=0)
     assert worse.top1_diverged and "inf (diverged)" in table_rows({"q": worse})[1][0]
 
 
@@ -229,7 +228,7 @@ def test_search_json_says_diverged(tmp_path):
     res = runner.invoke(app, ["search", "--proxy", "params", "--algorithm", "random", "--budget", "40", "--top", "40",
                               "--store", f"sqlite:///{tmp_path / 's.db'}", "--workers", "1", "--json", "-q"])
     assert res.exit_code == 0, res.output
-    picks = json.loads(res.stdout)
+    picks = json.loads(res.stdout)["top"]
     assert any(p["diverged"] for p in picks)  # 40 random benchmark cells hold some that diverged
     for p in picks:
         arch = bench.get(p["canonical_id"])

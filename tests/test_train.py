@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from zeronas.cells.reference import reference_cell
 from zeronas.data.corpus import batchify, load_corpus
 from zeronas.models import lm
-from zeronas.train import (CHECKPOINT_FILE, METRICS_FILE, CheckpointError, TrainConfig, TrainResult, evaluate,
+from zeronas.train import (CHECKPOINT_FILE, METRICS_FILE, CheckpointError, TrainConfig, TrainResult, mean_loss,
                            load_checkpoint, train)
 
 SENTENCES = ["the cat sat on the mat", "a dog ran in the park", "the cat saw a dog"]
@@ -93,7 +93,7 @@ def test_val_and_test_perplexity_are_exp_of_the_mean_token_loss(straight, corpus
         logits, _ = model(src[:-1])
         expected = F.cross_entropy(logits.reshape(-1, corpus.vocab_size), src[1:].reshape(-1)).item()
     assert straight.test_loss == pytest.approx(expected, rel=1e-5)
-    assert evaluate(model, src, 7) == pytest.approx(expected, rel=1e-5)  # chunking does not matter
+    assert mean_loss(model, src, 7) == pytest.approx(expected, rel=1e-5)  # chunking does not matter
 
 
 def test_result_is_json_friendly_and_leaves_the_global_rng_alone(straight, corpus):
@@ -247,3 +247,45 @@ def test_a_checkpoint_missing_a_field_or_of_other_shapes_is_an_error(corpus, tmp
     with pytest.raises(CheckpointError, match="does not fit this cell and config") as err:
         train(cell, CFG.replace(max_steps=2), corpus, checkpoint_dir=ckpt, progress=False)
     assert str(path) in str(err.value)
+
+
+def test_fractional_epoch_and_token_stops_resume_to_the_straight_run(straight, corpus, tmp_path):
+    """Successive halving's rungs: stop a quarter into epoch 1, then at 1.5 epochs, then at a token count, each
+    continuing the last one's checkpoint; the end equals the straight two-epoch run bit for bit."""
+    ckpt = tmp_path / "ckpt"
+    cell = reference_cell("lstm")
+    rows = corpus.train.numel() // CFG.batch_size
+    quarter = train(cell, CFG.replace(stop_epochs=0.25), corpus, checkpoint_dir=ckpt, progress=False, test=False)
+    assert quarter.stopped == "stop_epochs" and quarter.epochs == [] and not quarter.diverged
+    assert quarter.test_loss is None and math.isfinite(quarter.val_loss)
+    position = load_checkpoint(ckpt / CHECKPOINT_FILE)["progress"]["position"]
+    # the first batch boundary at or past a quarter of the epoch's rows: one batch of at most ~2 bptt more
+    assert 0.25 * (rows - 1) <= position < 0.25 * (rows - 1) + 2 * CFG.bptt
+    more = train(cell, CFG.replace(stop_epochs=1.5), corpus, checkpoint_dir=ckpt, progress=False, test=False)
+    assert more.stopped == "stop_epochs" and len(more.epochs) == 1
+    assert more.epochs[0].val_loss == straight.epochs[0].val_loss  # epoch 1 crossed on the way, identically
+    assert more.resumed_from == {"epoch": 0, "step": quarter.steps}
+    by_tokens = train(cell, CFG.replace(max_tokens=more.tokens + 100), corpus, checkpoint_dir=ckpt,
+                      progress=False)
+    assert by_tokens.stopped == "max_tokens" and more.tokens + 100 <= by_tokens.tokens
+    assert by_tokens.tokens < more.tokens + 100 + 2 * CFG.bptt * CFG.batch_size
+    rest = train(cell, CFG, corpus, checkpoint_dir=ckpt, progress=False)
+    assert rest.stopped == "epochs"
+    same_run(straight, rest)
+    # a stop at a whole epoch is that epoch's end: its validation is the epoch's
+    one = train(cell, CFG.replace(stop_epochs=1.0), corpus, checkpoint_dir=tmp_path / "one", progress=False)
+    assert one.stopped == "stop_epochs" and len(one.epochs) == 1 and one.val_loss == straight.epochs[0].val_loss
+
+
+def test_stop_fields_are_run_only_and_validated(corpus, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    train(reference_cell("rnn"), CFG.replace(max_tokens=50), corpus, checkpoint_dir=ckpt, progress=False)
+    # resuming with other stops (or none) is allowed: they only say how long to train
+    resumed = train(reference_cell("rnn"), CFG.replace(stop_epochs=0.5), corpus, checkpoint_dir=ckpt,
+                    progress=False)
+    assert resumed.resumed_from is not None and resumed.stopped == "stop_epochs"
+    for bad in (0, -1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="stop_epochs"):
+            TrainConfig(stop_epochs=bad)
+    with pytest.raises(ValueError, match="max_tokens"):
+        TrainConfig(max_tokens=0)

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from zeronas import __version__
-from zeronas.bench.nbnlp import Architecture, Benchmark
-from zeronas.metrics import (MetricsError, ProxyMetrics, collect_all, evaluate_data, results_to_dict,
+from zeronas.bench.nbnlp import Architecture, Benchmark, median_ppl
+from zeronas.metrics import (MetricsError, ProxyMetrics, collect_all, proxy_metrics, results_to_dict,
                              targets_from_architectures)
 from zeronas.core.config import ScoringConfig
 from zeronas.core.spec import spec_proxies
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.recommended import RECOMMENDED_METHOD
-from zeronas.run.executor import RunSummary, score_many
-from zeronas.store import ResultStore, open_store
-
-DEFAULT_STORE = "sqlite:///zeronas.db"
+from zeronas.run.executor import RunSummary
+from zeronas.run.scoring import score_and_read
+from zeronas.store import DEFAULT_STORE, ResultStore
 
 
 def default_proxies() -> list[str]:
@@ -78,64 +76,59 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
         from zeronas.predict.model import load_predictor
 
         model = load_predictor(predictor, config_hash=config.config_hash())
-    members: list[str] = []
-    for name in names + ([] if model is None else list(model.proxies)):
-        for m in spec_proxies(name):
-            get_proxy(m)
-            if m not in members:
-                members.append(m)
+    members = _members(names + ([] if model is None else list(model.proxies)))
     if limit is not None and limit < 0:
         raise MetricsError(f"--limit must be 0 or more, got {limit}")
     if report_dir is not None:
         from zeronas.report import check_report_dir
 
         check_report_dir(report_dir)  # before the scoring, not after hours of it
-    bench = load_ground_truth(ground_truth)
-    archs = choose_architectures(bench, limit, sample_seed)
-    run = None
-    # one store for the scoring and the reading (a sqlite:///:memory: store lives only as long as it is open)
-    own = isinstance(store, (str, Path))
-    st = open_store(store, read_only=not score) if own else store
-    try:
-        if score:
-            run = score_many(archs, members, config, st, workers=workers, timeout_s=timeout_s, progress=progress,
-                             executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
-        table = st.scores_table(config, members)
-    finally:
-        if own:
-            st.close()
-    chosen = {a.canonical_id for a in archs}
-    scores = {cid: row for cid, row in table.items() if cid in chosen}
-    targets = targets_from_architectures(archs)
+    archs = choose_architectures(load_ground_truth(ground_truth), limit, sample_seed)
+    run, scores = score_and_read(archs, members, config, store, score=score, workers=workers, timeout_s=timeout_s,
+                                 progress=progress, executor=executor, ray_address=ray_address)
     directions = {m: get_proxy(m).higher_is_better for m in members}
-    data = collect_all(names, scores, targets, directions)
-    overlap = 0
+    data = collect_all(names, scores, targets_from_architectures(archs), directions)
+    meta = _meta(command, ground_truth, archs, config)
     if model is not None:
         from zeronas.predict.data import predictor_rows
 
         data.update(predictor_rows(model, archs, scores))
         fitted = set(model.training.get("canonical_ids", []))
-        overlap = sum(a.canonical_id in fitted for a in archs)
-    results = {name: evaluate_data(d, n_boot=n_boot, seed=sample_seed) for name, d in data.items()}
-    gt_name = "nb-nlp" if str(ground_truth) in ("nb-nlp", "nbnlp") else str(ground_truth)
-    finite = sorted(a.test_ppl for a in archs if a.test_ppl is not None)
-    meta = {
-        "command": command,
-        "ground_truth": gt_name,
-        "target": "mean final-epoch test loss over finite runs (nats/token); perplexity = exp(loss)",
-        "n_archs": len(archs),
-        "n_diverged": sum(a.diverged for a in archs),
-        "best_ppl": finite[0] if finite else math.nan,
-        "median_ppl": statistics.median(finite) if finite else math.nan,  # as Benchmark.median_ppl
-        "config": config.to_dict(),
-        "config_hash": config.config_hash(),
-        "version": __version__,
-        **({} if model is None else {"predictor": str(predictor), "predictor_in_sample": overlap}),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    evaluation = Evaluation(gt_name, archs, results, data, run, config, meta)
+        meta.update(predictor=str(predictor), predictor_in_sample=sum(a.canonical_id in fitted for a in archs))
+    meta["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    results = {name: proxy_metrics(d, n_boot=n_boot, seed=sample_seed) for name, d in data.items()}
     if report_dir is not None:
         from zeronas.report import write_report
 
         write_report(report_dir, results, data, meta)
-    return evaluation
+    return Evaluation(meta["ground_truth"], archs, results, data, run, config, meta)
+
+
+def _members(names: Sequence[str]) -> list[str]:
+    """Every proxy the names need scored (the members of combinations and gated specs), each checked, once."""
+    members: list[str] = []
+    for name in names:
+        for m in spec_proxies(name):
+            get_proxy(m)
+            if m not in members:
+                members.append(m)
+    return members
+
+
+def _meta(command: str, ground_truth: str | Path, archs: Sequence[Architecture],
+          config: ScoringConfig) -> dict[str, Any]:
+    """What the report says of the run besides the metrics."""
+    finite = [a.test_ppl for a in archs if a.test_ppl is not None]
+    median = median_ppl(archs)
+    return {
+        "command": command,
+        "ground_truth": "nb-nlp" if str(ground_truth) in ("nb-nlp", "nbnlp") else str(ground_truth),
+        "target": "mean final-epoch test loss over finite runs (nats/token); perplexity = exp(loss)",
+        "n_archs": len(archs),
+        "n_diverged": sum(a.diverged for a in archs),
+        "best_ppl": min(finite) if finite else math.nan,
+        "median_ppl": math.nan if median is None else median,
+        "config": config.to_dict(),
+        "config_hash": config.config_hash(),
+        "version": __version__,
+    }

@@ -61,6 +61,7 @@ from scipy import stats
 
 from zeronas.core.score import Score
 from zeronas.core.spec import COMBINE, GATE, SpecError, parse_spec
+from zeronas.core.verdict import gate_passes  # the one rule of gates, here for the metrics' callers
 
 MISSING = "missing"  # status of a cell that has no score at all for a proxy
 _KEY_ORDER = ("kendall_tau", "spearman", "tau_top10", "top1_ppl", "top10_mean_ppl", "divergence_auc", "n",
@@ -280,16 +281,6 @@ def gate_order(oriented: np.ndarray, passes: np.ndarray) -> np.ndarray:
     return stats.rankdata(oriented, method="average") + np.asarray(passes, dtype=bool) * float(len(oriented))
 
 
-def gate_passes(score: Score | None, higher_is_better: bool, threshold: float | None) -> bool:
-    """Does a cell pass a gate? Its gate score must be ok and, when the gate has a threshold, on the good side of
-    it (``value <= threshold`` for a lower-is-better proxy, ``>=`` otherwise)."""
-    if score is None or not score.ok or score.value is None or not math.isfinite(score.value):
-        return False
-    if threshold is None:
-        return True
-    return score.value >= threshold if higher_is_better else score.value <= threshold
-
-
 def _apply_gates(ranked: ProxyData, gates: tuple[str, ...], scores: Mapping[str, Mapping[str, Score]],
                  directions: Mapping[str, bool] | None,
                  thresholds: Mapping[str, float | None] | None) -> ProxyData:
@@ -375,16 +366,18 @@ def combine_ranks(columns: Sequence[np.ndarray], higher_is_better: Sequence[bool
 # Metrics
 # ----------------------------------------------------------------------------------------------------------------
 
-def evaluate(names: Sequence[str], scores: Mapping[str, Mapping[str, Score]], targets: Mapping[str, float | None],
-             directions: Mapping[str, bool] | None = None, **options: Any) -> dict[str, ProxyMetrics]:
-    """Metrics for each proxy or combination in ``names`` (see :func:`collect` and :func:`evaluate_data`)."""
-    return {name: evaluate_data(data, **options)
+def metrics_for(names: Sequence[str], scores: Mapping[str, Mapping[str, Score]],
+                targets: Mapping[str, float | None], directions: Mapping[str, bool] | None = None,
+                **options: Any) -> dict[str, ProxyMetrics]:
+    """Metrics for each proxy or combination in ``names`` (see :func:`collect` and :func:`proxy_metrics`)."""
+    return {name: proxy_metrics(data, **options)
             for name, data in collect_all(names, scores, targets, directions).items()}
 
 
-def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10, n_boot: int = 1000,
+def proxy_metrics(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10, n_boot: int = 1000,
                   confidence: float = 0.95, seed: int = 0) -> ProxyMetrics:
-    """All metrics of one proxy; ``n_boot=0`` skips the bootstrap intervals."""
+    """All metrics of one proxy; ``n_boot=0`` skips the bootstrap intervals. The correlations are over C (the
+    scored cells that trained), the picks and the divergence AUC over S (every scored cell)."""
     if not 0.0 < top_fraction <= 1.0:
         raise MetricsError(f"top_fraction must be in (0, 1], got {top_fraction}")
     if not 0.0 < confidence < 1.0:
@@ -392,79 +385,87 @@ def evaluate_data(data: ProxyData, *, top_fraction: float = 0.1, top_n: int = 10
     if top_n < 1 or n_boot < 0:
         raise MetricsError("top_n must be >= 1 and n_boot >= 0")
     ok = data.ok_mask
-    n_total = len(data.arch_ids)
-    n_failed = int((~ok).sum())
-    n_failed_diverged = sum(1 for i in np.flatnonzero(~ok) if data.losses[i] is None)
     secs = [s for s in data.seconds if s is not None]
-    seconds_per_arch = math.fsum(secs) / len(secs) if secs else None
-
     s_idx = np.flatnonzero(ok)
     s = np.array([data.values[i] for i in s_idx], dtype=float)
     if not data.higher_is_better:
         s = -s
     loss = np.array([np.inf if data.losses[i] is None else data.losses[i] for i in s_idx], dtype=float)
     finite = np.isfinite(loss)
-    n_scored = len(s_idx)
-    n_div = int((~finite).sum())
-    rng_streams = np.random.SeedSequence(seed).spawn(4)
-
-    # correlations over C (scored and not diverged)
+    streams = np.random.SeedSequence(seed).spawn(4)
     sc, qc = s[finite], -loss[finite]
-    tau = _kendall(sc, qc)
-    rho = _spearman(sc, qc)
+    return ProxyMetrics(
+        proxy=data.proxy, higher_is_better=data.higher_is_better, n=int(finite.sum()), n_failed=int((~ok).sum()),
+        seconds_per_arch=math.fsum(secs) / len(secs) if secs else None, top_fraction=top_fraction,
+        n_scored=len(s_idx), n_diverged=int((~finite).sum()), n_total=len(data.arch_ids),
+        n_failed_diverged=sum(1 for i in np.flatnonzero(~ok) if data.losses[i] is None), members=data.members,
+        gates=data.gates, **_correlations(sc, qc, n_boot, confidence, streams[0]),
+        **_top_correlation(sc, qc, top_fraction, n_boot, confidence, streams[1]),
+        **_picks(s, loss, [data.arch_ids[i] for i in s_idx], top_n, top_fraction, streams[2]),
+        **_divergence_auc(s, finite, n_boot, confidence, streams[3]))
+
+
+def _correlations(sc: np.ndarray, qc: np.ndarray, n_boot: int, confidence: float,
+                  stream: np.random.SeedSequence) -> dict[str, Any]:
+    """Kendall's tau and Spearman's rho of the scores ``sc`` against the qualities ``qc``, with intervals."""
+    tau, rho = _kendall(sc, qc), _spearman(sc, qc)
     tau_ci = rho_ci = None
     if n_boot and len(sc) >= 2:
-        w = _counts(np.random.default_rng(rng_streams[0]).integers(0, len(sc), size=(n_boot, len(sc))), len(sc))
+        w = _counts(np.random.default_rng(stream).integers(0, len(sc), size=(n_boot, len(sc))), len(sc))
         tau_ci = _interval(_boot_kendall(sc, qc, w), confidence, tau)
         rho_ci = _interval(_boot_spearman(sc, qc, w), confidence, rho)
+    return {"kendall_tau": tau, "spearman": rho, "kendall_tau_ci": tau_ci, "spearman_ci": rho_ci}
 
-    # tau within the best top_fraction of C by true loss
+
+def _top_correlation(sc: np.ndarray, qc: np.ndarray, top_fraction: float, n_boot: int, confidence: float,
+                     stream: np.random.SeedSequence) -> dict[str, Any]:
+    """Kendall's tau within the best ``top_fraction`` of the cells by true quality."""
     n_top = _top_count(top_fraction, len(sc)) if len(sc) else 0
     top = np.argsort(-qc, kind="stable")[:n_top]
     st, qt = sc[top], qc[top]
     tau_top = _kendall(st, qt)
     tau_top_ci = None
     if n_boot and n_top >= 2:
-        w = _counts(np.random.default_rng(rng_streams[1]).integers(0, n_top, size=(n_boot, n_top)), n_top)
+        w = _counts(np.random.default_rng(stream).integers(0, n_top, size=(n_boot, n_top)), n_top)
         tau_top_ci = _interval(_boot_kendall(st, qt, w), confidence, tau_top)
+    return {"tau_top10": tau_top, "tau_top10_ci": tau_top_ci, "n_top": n_top}
 
-    # picks over S, ties broken by a seeded permutation
-    tiebreak = np.random.default_rng(rng_streams[2]).permutation(n_scored)
+
+def _picks(s: np.ndarray, loss: np.ndarray, arch_ids: Sequence[str], top_n: int, top_fraction: float,
+           stream: np.random.SeedSequence) -> dict[str, Any]:
+    """What ranking by the scores ``s`` picks (ties broken by a seeded permutation): the top-1 cell, the mean
+    perplexity of the top ``top_n`` and the precision at ``k`` (the top ``top_fraction``) of the true best."""
+    n_scored = len(s)
+    finite = np.isfinite(loss)
+    tiebreak = np.random.default_rng(stream).permutation(n_scored)
     order = np.lexsort((tiebreak, -s))  # best first
-    top1_ppl = top10_ppl = precision = None
-    top1_arch = None
-    top10_div = 0
-    top1_div = False
-    k = 0
-    if n_scored:
-        first = order[0]
-        top1_ppl = _ppl(loss[first])
-        top1_div = not bool(finite[first])
-        top1_arch = data.arch_ids[s_idx[first]]
-        picks = order[:min(top_n, n_scored)]
-        top10_div = int((~finite[picks]).sum())
-        top10_ppl = math.inf if top10_div else float(np.mean([_ppl(x) for x in loss[picks]]))
-        k = _top_count(top_fraction, n_scored)
-        true_order = np.lexsort((tiebreak, loss))
-        true_top = {int(i) for i in true_order[:k] if finite[i]}
-        precision = len(true_top.intersection(int(i) for i in order[:k])) / k if finite.any() else None
+    out: dict[str, Any] = {"top1_ppl": None, "top10_mean_ppl": None, "precision_at_k": None, "k": 0,
+                           "top1_arch": None, "top10_diverged": 0, "top1_diverged": False}
+    if not n_scored:
+        return out
+    first = order[0]
+    picks = order[:min(top_n, n_scored)]
+    top10_div = int((~finite[picks]).sum())
+    k = _top_count(top_fraction, n_scored)
+    true_order = np.lexsort((tiebreak, loss))
+    true_top = {int(i) for i in true_order[:k] if finite[i]}
+    out.update(top1_ppl=_ppl(loss[first]), top1_diverged=not bool(finite[first]), top1_arch=arch_ids[first],
+               top10_diverged=top10_div, k=k,
+               top10_mean_ppl=math.inf if top10_div else float(np.mean([_ppl(x) for x in loss[picks]])),
+               precision_at_k=len(true_top.intersection(int(i) for i in order[:k])) / k if finite.any() else None)
+    return out
 
-    # divergence AUC over S
-    labels = finite  # positives = trained
-    auc = _auc(s, labels)
+
+def _divergence_auc(s: np.ndarray, trained: np.ndarray, n_boot: int, confidence: float,
+                    stream: np.random.SeedSequence) -> dict[str, Any]:
+    """How well the scores separate the cells that trained (positives) from those that diverged."""
+    auc = _auc(s, trained)
     auc_ci = None
     if n_boot and auc is not None:
-        idx = np.random.default_rng(rng_streams[3]).integers(0, n_scored, size=(n_boot, n_scored))
-        auc_ci = _interval(_boot_auc(s, labels, _counts(idx, n_scored)), confidence, auc)
-
-    return ProxyMetrics(
-        proxy=data.proxy, higher_is_better=data.higher_is_better, kendall_tau=tau, spearman=rho,
-        tau_top10=tau_top, top1_ppl=top1_ppl, top10_mean_ppl=top10_ppl, divergence_auc=auc, n=int(finite.sum()),
-        n_failed=n_failed, seconds_per_arch=seconds_per_arch, kendall_tau_ci=tau_ci, spearman_ci=rho_ci,
-        tau_top10_ci=tau_top_ci, divergence_auc_ci=auc_ci, precision_at_k=precision, k=k, top_fraction=top_fraction,
-        top1_arch=top1_arch, top10_diverged=top10_div, top1_diverged=top1_div, n_top=n_top, n_scored=n_scored, n_diverged=n_div,
-        n_total=n_total, n_failed_diverged=n_failed_diverged, members=data.members,
-        gates=data.gates)
+        n = len(s)
+        idx = np.random.default_rng(stream).integers(0, n, size=(n_boot, n))
+        auc_ci = _interval(_boot_auc(s, trained, _counts(idx, n)), confidence, auc)
+    return {"divergence_auc": auc, "divergence_auc_ci": auc_ci}
 
 
 def _top_count(fraction: float, n: int) -> int:
@@ -593,5 +594,5 @@ def _boot_auc(s: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 __all__: Sequence[str] = ["MetricsError", "ProxyData", "ProxyMetrics", "collect", "collect_all", "combine_ranks",
-                          "evaluate", "evaluate_data", "gate_order", "gate_passes", "gate_threshold", "results_to_dict",
+                          "metrics_for", "proxy_metrics", "gate_order", "gate_passes", "gate_threshold", "results_to_dict",
                           "targets_from_architectures"]

@@ -2,8 +2,7 @@
 
 A plugin is a module that registers things when imported (``@proxy``, ``register_space``, ...), named either
 
-- by an entry point of the group ``zeronas.plugins`` of an installed distribution (loaded by every registry on
-  first use, no option needed)::
+- by an entry point of the group ``zeronas.plugins`` of an installed distribution (no option needed)::
 
       [project.entry-points."zeronas.plugins"]
       my_proxies = "mypkg.proxies"          # a module to import
@@ -11,26 +10,30 @@ A plugin is a module that registers things when imported (``@proxy``, ``register
 
 - or explicitly: ``zeronas --plugin mypkg.proxies ...`` / :func:`load_plugins` (``module`` or ``module:attribute``).
 
-Every plugin loaded through :func:`load_plugins` is remembered (:func:`loaded_plugins`) and the scoring executor
-passes that list to its workers (spawned processes, Ray actors), which import the same modules before scoring.
-The plugin must therefore be importable there too: installed, or its folder on ``PYTHONPATH`` (for Ray, on every
-node of the cluster).
+Plugins are loaded in one place, :func:`load_plugins`, called by the entry points: the command line,
+:func:`zeronas.score_model` and the scoring executor (:func:`zeronas.run.score_many`, :class:`WorkerPool`); a
+program of your own that looks up a plugin's proxy or space by name calls it once first. The registries never
+load plugins themselves; they register their built-ins before any plugin's entry, so a plugin reusing a built-in
+name is the one that fails, naming both. Every plugin loaded is remembered (:func:`loaded_plugins`) and the
+executor passes that list to its workers (spawned processes, Ray actors), which import the same modules before
+scoring. The plugin must therefore be importable there too: installed, or its folder on ``PYTHONPATH`` (for Ray,
+on every node of the cluster).
 """
 
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from importlib.metadata import EntryPoint, entry_points
-from typing import Sequence
+from typing import Iterator, Sequence
 
-__all__ = ["GROUP", "PluginError", "load_plugins", "loaded_plugins", "import_plugins", "worker_imports"]
+__all__ = ["GROUP", "PluginError", "load_plugins", "loaded_plugins", "import_plugins", "scoped", "worker_imports"]
 
 GROUP = "zeronas.plugins"
 
 _loaded: list[str] = []  # specs loaded by load_plugins, in order: what every worker imports too
 _called: set[str] = set()  # module:attribute specs whose attribute was called (never twice in one process)
-_entry_points_state = "todo"  # todo | loading | done: a plugin that looks up a registry while it loads must not
-#                               load the entry points again
+_entry_points_loaded = False
 
 
 class PluginError(ImportError):
@@ -73,16 +76,6 @@ def _import(spec: str, what: str) -> None:
             raise PluginError(f"{what} failed: {_one_line(exc)}") from exc
 
 
-def _load_builtins() -> None:
-    """Register the built-in proxies and spaces first, so that a plugin reusing one of their names is the one
-    that fails (naming both), not a later lookup of the built-in."""
-    from zeronas.cells.spaces import _load_builtins as load_spaces
-    from zeronas.proxies.registry import _discover_builtins
-
-    _discover_builtins()
-    load_spaces()
-
-
 def _entry_points() -> list[EntryPoint]:
     seen: dict[str, EntryPoint] = {}
     for ep in entry_points(group=GROUP):
@@ -98,26 +91,16 @@ def _record(spec: str) -> None:
 def load_plugins(modules: Sequence[str] = ()) -> tuple[str, ...]:
     """Load the entry-point plugins (once per process) and ``modules`` (each ``module`` or ``module:attribute``;
     comma-separated lists are split). Returns every plugin loaded so far, for the workers. Raises
-    :class:`PluginError` on the first plugin that cannot be loaded."""
-    global _entry_points_state
+    :class:`PluginError` on the first plugin that cannot be loaded (the entry points are then tried again by the
+    next call, which fails the same way instead of silently lacking them)."""
+    global _entry_points_loaded
     specs = [s.strip() for m in modules for s in m.split(",") if s.strip()]
-    first = _entry_points_state == "todo"
-    if first:
-        _entry_points_state = "loading"
-    try:
-        eps = _entry_points() if first else []
-        if specs or eps:
-            _load_builtins()
-        for ep in eps:
+    if not _entry_points_loaded:
+        for ep in _entry_points():
             dist = ep.dist.name if ep.dist is not None else "unknown"
             _import(ep.value, f"plugin {ep.name!r} (entry point {GROUP} of distribution {dist!r}: {ep.value})")
             _record(ep.value)
-    except BaseException:
-        if first:
-            _entry_points_state = "todo"  # the next lookup fails the same way instead of silently lacking it
-        raise
-    if first:
-        _entry_points_state = "done"
+        _entry_points_loaded = True
     for spec in specs:
         _import(spec, f"plugin module {spec!r}")
         _record(spec)
@@ -132,10 +115,27 @@ def loaded_plugins() -> tuple[str, ...]:
 def import_plugins(specs: Sequence[str]) -> None:
     """Import ``specs`` (a worker's list) with :class:`PluginError` messages, without adding them to
     :func:`loaded_plugins`: a worker's or a library call's imports stay that call's."""
-    if specs:
-        _load_builtins()
     for spec in specs:
         _import(spec, f"plugin module {spec!r}")
+
+
+@contextmanager
+def scoped() -> Iterator[None]:
+    """For tests: what is loaded inside the ``with`` block (the entry points, ``--plugin`` modules, the record of
+    called attributes) is forgotten when it ends. The registries have their own scopes (``PROXIES.scoped()``...);
+    an imported module stays imported."""
+    global _entry_points_loaded
+    saved = (list(_loaded), set(_called), _entry_points_loaded)
+    _loaded.clear()
+    _called.clear()
+    _entry_points_loaded = False
+    try:
+        yield
+    finally:
+        _loaded[:] = saved[0]
+        _called.clear()
+        _called.update(saved[1])
+        _entry_points_loaded = saved[2]
 
 
 def worker_imports(extra: Sequence[str] = ()) -> tuple[str, ...]:

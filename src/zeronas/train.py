@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import os
 import signal
 import threading
@@ -48,6 +47,7 @@ import torch.nn.functional as F
 from zeronas.cells.recipe import Cell, canonical_json, parse_recipe
 from zeronas.data.corpus import Corpus, batchify, get_batch, load_ptb
 from zeronas.models.lm import ModelConfig, RNNModel, State, build_model, detach_state
+from zeronas.progress import ProgressBar
 
 Tensor = torch.Tensor
 
@@ -56,7 +56,8 @@ METRICS_FILE = "metrics.json"
 CHECKPOINT_FORMAT = "zeronas-train-checkpoint"
 CHECKPOINT_VERSION = 1
 # Config fields that only say how long or where to train: a checkpoint may be resumed with other values.
-RUN_ONLY_FIELDS: frozenset[str] = frozenset({"epochs", "max_steps", "device", "checkpoint_every"})
+RUN_ONLY_FIELDS: frozenset[str] = frozenset({"epochs", "max_steps", "stop_epochs", "max_tokens", "device",
+                                             "checkpoint_every"})
 
 
 class CheckpointError(ValueError):
@@ -69,6 +70,10 @@ class TrainConfig:
 
     epochs: int = 50
     max_steps: Optional[int] = None  # stop after this many optimiser steps in all (then validate and test)
+    # Stop at the first batch boundary at or past this many epochs (fractions allowed: 0.25 stops a quarter into
+    # epoch 1) or training tokens in all; successive halving's rungs. A checkpoint resumes past them bit-identically.
+    stop_epochs: Optional[float] = None
+    max_tokens: Optional[int] = None
     batch_size: int = 20
     bptt: int = 70
     variable_bptt: bool = True  # AWD-LSTM/NAS-Bench-NLP random batch lengths around bptt
@@ -104,10 +109,14 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("max_steps", "max_train_tokens", "max_eval_tokens"):
+        for name in ("max_steps", "max_tokens", "max_train_tokens", "max_eval_tokens"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"TrainConfig.{name} must be None or a positive integer, got {value!r}")
+        stop = self.stop_epochs
+        if stop is not None and (isinstance(stop, bool) or not isinstance(stop, (int, float))
+                                 or not math.isfinite(stop) or stop <= 0):
+            raise ValueError(f"TrainConfig.stop_epochs must be None or a positive number, got {stop!r}")
         for name in ("dropout", "dropouth", "dropouti", "dropoute", "wdrop"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -184,7 +193,7 @@ class TrainResult:
     tokens_per_second: float
     diverged: bool
     divergence_reason: Optional[str]
-    stopped: str  # "epochs" | "max_steps" | "diverged"
+    stopped: str  # "epochs" | "max_steps" | "stop_epochs" | "max_tokens" | "diverged"
     resumed_from: Optional[dict[str, int]] = None  # {"epoch": completed epochs, "step": steps} if resumed
     checkpoint: Optional[str] = None
     model: Optional[RNNModel] = field(default=None, repr=False, compare=False)
@@ -220,7 +229,7 @@ def perplexity(loss: float) -> float:
 # evaluation
 
 @torch.no_grad()
-def evaluate(model: RNNModel, source: Tensor, bptt: int,
+def mean_loss(model: RNNModel, source: Tensor, bptt: int,
              check: Optional[Callable[[], None]] = None) -> float:
     """Mean cross-entropy (nats/token) of ``model`` on a batchified ``(T, B)`` source, in chunks of ``bptt`` rows
     with the hidden state carried across chunks (so it equals the loss of one pass over each whole column)."""
@@ -271,7 +280,7 @@ def _corpus_info(corpus: Corpus, splits: dict[str, Tensor]) -> dict[str, Any]:
             "sha1": digest.hexdigest()}
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
+def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
     """Write via a temporary file in the same folder, fsync, then os.replace: a reader sees the old or the new file,
     never half of one, even if the process dies while writing."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -351,47 +360,14 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._old)
 
 
-class _Bar:
-    """A rich progress bar (steps, loss, tokens/s, ETA), or nothing."""
+def _bar(enabled: bool, total: Optional[int], completed: int) -> ProgressBar:
+    """The training bar (steps, loss, tokens/s, ETA); in a log, a plain line every minute."""
 
-    def __init__(self, enabled: bool, total: Optional[int], completed: int) -> None:
-        self.progress = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+    def line(bar: ProgressBar) -> str:
+        return f"step {bar.completed}/{bar.total}  loss {bar.fields['loss']}  {bar.fields['tps']} tok/s"
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("steps  loss {task.fields[loss]}  {task.fields[tps]} tok/s"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 console=Console(stderr=True))
-        self.task = self.progress.add_task("training", total=total, completed=completed, loss="-", tps="-")
-        # A log file gets no live bar: a plain line every minute instead.
-        self.plain = not sys.stderr.isatty()
-        self.last_line = time.monotonic()
-
-    def __enter__(self) -> "_Bar":
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def update(self, **kwargs: Any) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, **kwargs)
-            if self.plain and time.monotonic() - self.last_line >= 60:
-                self.last_line = time.monotonic()
-                task = self.progress.tasks[0]
-                print(f"step {int(task.completed)}/{task.total}  loss {task.fields.get('loss')}  "
-                      f"{task.fields.get('tps')} tok/s", file=sys.stderr, flush=True)
-
-    def print(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(message, highlight=False, markup=False)
+    return ProgressBar("training", total, enabled=enabled, completed=completed, eta=True, line=line,
+                       detail="steps  loss {loss}  {tps} tok/s", loss="-", tps="-")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -407,6 +383,24 @@ def _sample_length(config: TrainConfig, gen: torch.Generator) -> int:
 
 def _slice(split: Tensor, limit: Optional[int]) -> Tensor:
     return split if limit is None else split[:limit]
+
+
+def _splits(corpus: Corpus, config: TrainConfig) -> dict[str, Tensor]:
+    return {"train": _slice(corpus.train, config.max_train_tokens),
+            "valid": _slice(corpus.valid, config.max_eval_tokens),
+            "test": _slice(corpus.test, config.max_eval_tokens)}
+
+
+def corpus_identity(corpus: Corpus, config: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint records of the data a run trains on (name, vocabulary, token counts, sha1 of the token ids
+    of the slices ``config`` uses): equal identities train identically."""
+    return _corpus_info(corpus, _splits(corpus, config))
+
+
+def tokens_per_epoch(corpus: Corpus, config: TrainConfig) -> int:
+    """Training tokens (targets) in one epoch: every row of the batchified split but the last is an input once."""
+    rows = _slice(corpus.train, config.max_train_tokens).numel() // config.batch_size
+    return max(0, rows - 1) * config.batch_size
 
 
 def _batchify(split: Tensor, batch_size: int, name: str, corpus: Corpus, device: torch.device) -> Tensor:
@@ -427,12 +421,15 @@ def _resolve_device(name: str) -> torch.device:
 
 def train(cell: Cell | dict | str, config: Optional[TrainConfig] = None, corpus: Optional[Corpus] = None,
           checkpoint_dir: Optional[str | Path] = None, progress: bool = True,
-          on_epoch: Optional[Callable[[EpochRecord], None]] = None) -> TrainResult:
-    """Train ``cell``'s language model on ``corpus`` (default: the bundled PTB), then test the final model.
+          on_epoch: Optional[Callable[[EpochRecord], None]] = None, test: bool = True) -> TrainResult:
+    """Train ``cell``'s language model on ``corpus`` (default: the bundled PTB), then test the final model (with
+    ``test=False`` the test split is left alone and ``test_loss`` is None: successive halving's rungs look at the
+    validation split only).
 
     With ``checkpoint_dir``, the training state is saved there at every epoch end (and every
     ``config.checkpoint_every`` steps, at a stop and on Ctrl-C); if it already holds a checkpoint of the same cell,
-    config (ignoring ``epochs``, ``max_steps``, ``device``, ``checkpoint_every``) and corpus, training resumes from
+    config (ignoring the run-only fields ``epochs``, ``max_steps``, ``stop_epochs``, ``max_tokens``, ``device``,
+    ``checkpoint_every``) and corpus, training resumes from
     it and ends with the same result as an uninterrupted run. A different cell, config or corpus raises
     :class:`CheckpointError` naming the file and the field. Divergence (a non-finite or exploded loss or gradient)
     stops training and is reported in the result, not raised.
@@ -441,9 +438,7 @@ def train(cell: Cell | dict | str, config: Optional[TrainConfig] = None, corpus:
     cell = cell if isinstance(cell, Cell) else parse_recipe(cell)
     corpus = corpus if corpus is not None else load_ptb()
     device = _resolve_device(config.device)
-    splits = {"train": _slice(corpus.train, config.max_train_tokens),
-              "valid": _slice(corpus.valid, config.max_eval_tokens),
-              "test": _slice(corpus.test, config.max_eval_tokens)}
+    splits = _splits(corpus, config)
     corpus_info = _corpus_info(corpus, splits)
     train_src = _batchify(splits["train"], config.batch_size, "train", corpus, device)
     val_src = _batchify(splits["valid"], config.eval_batch_size, "valid", corpus, device)
@@ -466,38 +461,44 @@ def train(cell: Cell | dict | str, config: Optional[TrainConfig] = None, corpus:
         model = build_model(cell, corpus.vocab_size, seed=config.seed, config=config.model_config()).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         length_gen = torch.Generator().manual_seed(config.seed + 1)
-        state = _Progress()
-        epochs: list[EpochRecord] = []
-        hidden: Optional[State] = None
-        resumed_from = None
         if ckpt is None:
             torch.manual_seed(config.seed)
+            state, epochs, hidden, resumed_from = _Progress(), [], None, None
         else:
-            where = ckpt_path
-            try:  # a checkpoint without a field, or with tensors of other shapes, is named, never a traceback
-                model.load_state_dict(ckpt["model"])
-                optimizer.load_state_dict(ckpt["optimizer"])
-                state = _Progress(**ckpt["progress"])
-                epochs = [EpochRecord(**e) for e in ckpt["epochs"]]
-                hidden = ([tuple(t.to(device) for t in layer) for layer in ckpt["hidden"]]
-                          if ckpt["hidden"] is not None else None)
-                torch.set_rng_state(ckpt["rng"]["cpu"])
-                if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
-                    torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
-                length_gen.set_state(ckpt["rng"]["length"])
-            except KeyError as exc:
-                raise CheckpointError(f"{where}: field {exc.args[0]!r} is missing from the checkpoint") from None
-            except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise CheckpointError(f"{where}: does not fit this cell and config: {first}") from None
+            assert ckpt_path is not None
+            state, epochs, hidden = _restore(ckpt_path, ckpt, model, optimizer, length_gen, device)
             resumed_from = {"epoch": state.epoch, "step": state.step}
             if state.epoch > config.epochs or (config.max_steps is not None and state.step > config.max_steps):
                 raise CheckpointError(f"{ckpt_path}: the checkpoint is past this run's end (epoch {state.epoch}, "
                                       f"step {state.step}; this run stops at epoch {config.epochs}"
                                       + (f", step {config.max_steps}" if config.max_steps else "") + ")")
         session = _Session(cell, config, corpus_info, model, optimizer, length_gen, state, epochs, hidden,
-                           resumed_from, train_src, val_src, test_src, device, ckpt_path)
+                           resumed_from, train_src, val_src, test_src if test else None, device, ckpt_path)
         return session.run(progress, on_epoch)
+
+
+def _restore(where: Path, ckpt: dict[str, Any], model: RNNModel, optimizer: torch.optim.Optimizer,
+             length_gen: torch.Generator, device: torch.device
+             ) -> tuple[_Progress, list[EpochRecord], Optional[State]]:
+    """Load a checkpoint's weights, optimiser and RNG streams in place; return its progress, epochs and hidden
+    state. A checkpoint without a field, or with tensors of other shapes, is named, never a traceback."""
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        state = _Progress(**ckpt["progress"])
+        epochs = [EpochRecord(**e) for e in ckpt["epochs"]]
+        hidden = ([tuple(t.to(device) for t in layer) for layer in ckpt["hidden"]]
+                  if ckpt["hidden"] is not None else None)
+        torch.set_rng_state(ckpt["rng"]["cpu"])
+        if device.type == "cuda" and ckpt["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        length_gen.set_state(ckpt["rng"]["length"])
+    except KeyError as exc:
+        raise CheckpointError(f"{where}: field {exc.args[0]!r} is missing from the checkpoint") from None
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{where}: does not fit this cell and config: {first}") from None
+    return state, epochs, hidden
 
 
 @contextmanager
@@ -530,7 +531,7 @@ class _Session:
     resumed_from: Optional[dict[str, int]]
     train_src: Tensor
     val_src: Tensor
-    test_src: Tensor
+    test_src: Optional[Tensor]  # None: no test evaluation
     device: torch.device
     ckpt_path: Optional[Path]
     bar: Any = None
@@ -546,8 +547,31 @@ class _Session:
 
     # -- state -----------------------------------------------------------------------------------------------
     def done(self) -> bool:
-        c = self.config
-        return self.state.epoch >= c.epochs or (c.max_steps is not None and self.state.step >= c.max_steps)
+        return self.state.epoch >= self.config.epochs or self.stop_reason() is not None
+
+    def stop_reason(self) -> Optional[str]:
+        """The config field (max_steps, max_tokens, stop_epochs) whose stop has been reached, if any."""
+        c, state = self.config, self.state
+        if c.max_steps is not None and state.step >= c.max_steps:
+            return "max_steps"
+        if c.max_tokens is not None and state.tokens >= c.max_tokens:
+            return "max_tokens"
+        if c.stop_epochs is not None and state.epoch + state.position / (self.rows - 1) >= c.stop_epochs:
+            return "stop_epochs"
+        return None
+
+    def estimate_planned(self, steps_per_epoch: float) -> int:
+        """Steps this call will have taken in all at its end (for the progress bar)."""
+        c, state = self.config, self.state
+        done_epochs = state.epoch + state.position / (self.rows - 1)
+        stop_at = c.epochs if c.stop_epochs is None else min(c.epochs, c.stop_epochs)
+        planned = state.step + max(0.0, stop_at - done_epochs) * steps_per_epoch
+        if c.max_tokens is not None:
+            per_step = c.batch_size * c.bptt * (0.975 if c.variable_bptt else 1.0)
+            planned = min(planned, state.step + max(0, c.max_tokens - state.tokens) / per_step)
+        if c.max_steps is not None:
+            planned = min(planned, c.max_steps)
+        return max(state.step, math.ceil(planned))
 
     def diverge(self, reason: str) -> None:
         self.state.diverged = True
@@ -570,12 +594,12 @@ class _Session:
             "hidden": ([[t.detach().cpu() for t in layer] for layer in self.hidden]
                        if self.hidden is not None else None),
         }
-        _atomic_write_bytes(self.ckpt_path, lambda fh: torch.save(payload, fh))
+        atomic_write_bytes(self.ckpt_path, lambda fh: torch.save(payload, fh))
         metrics = {"cell": self.cell.recipe, "arch_sha1": self.cell.arch_sha1, "config": self.config.to_dict(),
                    "corpus": self.corpus_info, "progress": {k: _json_number(v) for k, v in asdict(state).items()},
                    "epochs": [e.to_dict() for e in self.epochs]}
         text = json.dumps(metrics, indent=1).encode()
-        _atomic_write_bytes(self.ckpt_path.with_name(METRICS_FILE), lambda fh: fh.write(text))
+        atomic_write_bytes(self.ckpt_path.with_name(METRICS_FILE), lambda fh: fh.write(text))
 
     def check_interrupt(self) -> None:
         """Called only where the training state is consistent (between steps, during evaluation)."""
@@ -653,9 +677,9 @@ class _Session:
     def end_epoch(self, on_epoch: Optional[Callable[[EpochRecord], None]]) -> None:
         """Validate, record the epoch, start the next from a zero state, save."""
         config, state = self.config, self.state
-        self.bar.update(description=f"epoch {state.epoch + 1}/{config.epochs} validating")
+        self.bar.update(label=f"epoch {state.epoch + 1}/{config.epochs} validating")
         t0 = time.perf_counter()
-        val_loss = evaluate(self.model, self.val_src, config.bptt, self.check_interrupt)
+        val_loss = mean_loss(self.model, self.val_src, config.bptt, self.check_interrupt)
         state.epoch_seconds += time.perf_counter() - t0
         record = EpochRecord(epoch=state.epoch + 1, train_loss=state.epoch_loss_sum / max(state.epoch_tokens, 1),
                              val_loss=val_loss, val_ppl=perplexity(val_loss), steps=state.epoch_steps,
@@ -671,9 +695,7 @@ class _Session:
         if not math.isfinite(val_loss):
             self.diverge(f"non-finite validation loss ({val_loss}) after epoch {record.epoch}")
         self.save()
-        self.planned = state.step + (config.epochs - state.epoch) * record.steps  # re-estimate from this epoch
-        if config.max_steps is not None:
-            self.planned = min(self.planned, config.max_steps)
+        self.planned = self.estimate_planned(record.steps)  # re-estimate from this epoch
         self.bar.update(total=self.planned)
         if on_epoch is not None:
             on_epoch(record)
@@ -685,17 +707,18 @@ class _Session:
             self.save()
             self.bar.print(f"diverged: {state.divergence_reason}")
             return "diverged", None, None
-        stopped = "epochs" if state.epoch >= config.epochs else "max_steps"
+        stopped = "epochs" if state.epoch >= config.epochs else (self.stop_reason() or "max_steps")
         if state.position != 0 or state.step == 0:
             self.save()  # stopped within an epoch (or before any step): keep the exact position
         self.check_interrupt()
-        self.bar.update(description="final evaluation", total=state.step, completed=state.step)
+        self.bar.update(label="final evaluation", total=state.step, completed=state.step)
         if state.position == 0 and self.epochs:
             val_loss = self.epochs[-1].val_loss  # the final model is the last epoch's
         else:
-            val_loss = evaluate(self.model, self.val_src, config.bptt, self.check_interrupt)
-        test_loss = evaluate(self.model, self.test_src, config.bptt, self.check_interrupt)
-        if not math.isfinite(val_loss) or not math.isfinite(test_loss):
+            val_loss = mean_loss(self.model, self.val_src, config.bptt, self.check_interrupt)
+        test_loss = (mean_loss(self.model, self.test_src, config.bptt, self.check_interrupt)
+                     if self.test_src is not None else None)
+        if not math.isfinite(val_loss) or (test_loss is not None and not math.isfinite(test_loss)):
             self.diverge(f"non-finite {'validation' if not math.isfinite(val_loss) else 'test'} loss of the final "
                          "model")
             self.save()
@@ -706,23 +729,21 @@ class _Session:
     def run(self, progress: bool, on_epoch: Optional[Callable[[EpochRecord], None]]) -> TrainResult:
         config, state = self.config, self.state
         mean_len = config.bptt * (0.975 if config.variable_bptt else 1.0)
-        self.planned = config.epochs * max(1, math.ceil((self.rows - 1) / mean_len))
-        if config.max_steps is not None:
-            self.planned = min(self.planned, config.max_steps)
+        self.planned = self.estimate_planned(max(1, math.ceil((self.rows - 1) / mean_len)))
         self.interrupt = _Interrupt(self.ckpt_path is not None)
-        self.bar = _Bar(progress, self.planned, min(state.step, self.planned))
+        self.bar = _bar(progress, self.planned, min(state.step, self.planned))
         with self.interrupt, self.bar:
             while not state.diverged and not self.done():
-                self.bar.update(description=f"epoch {state.epoch + 1}/{config.epochs}")
+                self.bar.update(label=f"epoch {state.epoch + 1}/{config.epochs}")
                 self.model.train()
                 while state.position < self.rows - 1:
-                    if config.max_steps is not None and state.step >= config.max_steps:
+                    if self.stop_reason() is not None:
                         break
                     self.check_interrupt()
                     if not self.step():
                         break
                 if state.diverged or state.position < self.rows - 1:
-                    break  # diverged, or stopped by max_steps within the epoch
+                    break  # diverged, or stopped by max_steps, max_tokens or stop_epochs within the epoch
                 self.end_epoch(on_epoch)
             stopped, val_loss, test_loss = self.finish()
         return self.result(stopped, val_loss, test_loss)
@@ -754,4 +775,5 @@ def _to_cpu(obj: Any) -> Any:
 
 
 __all__: Sequence[str] = ["CHECKPOINT_FILE", "METRICS_FILE", "CheckpointError", "EpochRecord", "TrainConfig",
-                          "TrainResult", "evaluate", "load_checkpoint", "perplexity", "train"]
+                          "TrainResult", "corpus_identity", "load_checkpoint", "mean_loss", "perplexity",
+                          "tokens_per_epoch", "train"]

@@ -22,16 +22,15 @@ import statistics
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TextIO
 
 from zeronas.cells.recipe import Cell, RecipeError, parse_recipe
 
 GROUNDTRUTH_FILE = "ptb_groundtruth.csv.gz"
 RECIPES_FILE = "ptb_multirun_recipes.jsonl.gz"
-SCORES_FILE = "RNN_results.csv.gz"
 REQUIRED_COLUMNS: tuple[str, ...] = ("recipe", "test_loss")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
-_LOG_NAME = re.compile(r"^log_stats_model_(\d+)_")
 
 
 class BenchmarkError(ValueError):
@@ -94,25 +93,33 @@ class Architecture:
 
 
 class Benchmark:
-    """A set of architectures with ground-truth test losses, in order of first appearance in the source."""
+    """A set of architectures with ground-truth test losses, in order of first appearance in the source.
+    Immutable (its architectures, runs and cells are too), so one object can be shared by every caller."""
+
+    __slots__ = ("source", "_archs", "_by_canonical", "_by_sha1")
 
     def __init__(self, architectures: Iterable[Architecture], source: str = "benchmark") -> None:
-        self.source = source
-        self._archs: tuple[Architecture, ...] = tuple(architectures)
-        self._by_canonical: dict[str, Architecture] = {}
-        self._by_sha1: dict[str, Architecture] = {}
-        for arch in self._archs:
-            if arch.canonical_id in self._by_canonical:
+        archs = tuple(architectures)
+        by_canonical: dict[str, Architecture] = {}
+        by_sha1: dict[str, Architecture] = {}
+        for arch in archs:
+            if arch.canonical_id in by_canonical:
                 raise ValueError(f"{source}: canonical id {arch.canonical_id} appears twice")
-            self._by_canonical[arch.canonical_id] = arch
+            by_canonical[arch.canonical_id] = arch
             for sha1 in arch.arch_sha1s:
-                self._by_sha1[sha1] = arch
+                by_sha1[sha1] = arch
+        for attr, value in (("source", source), ("_archs", archs), ("_by_canonical", MappingProxyType(by_canonical)),
+                            ("_by_sha1", MappingProxyType(by_sha1))):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        raise AttributeError(f"a Benchmark is immutable (cannot set {attr!r})")
 
     # -- construction ------------------------------------------------------------------------------------------
     @classmethod
     def nbnlp(cls) -> "Benchmark":
         """The bundled NAS-Bench-NLP PTB development split (8,529 runs of 2,843 recipes). Cached: every call
-        returns the same object."""
+        returns the same object, which no caller can change."""
         return _bundled_benchmark()
 
     @classmethod
@@ -214,11 +221,18 @@ class Benchmark:
         return min(finite, key=lambda a: a.mean_test_loss)  # type: ignore[arg-type,return-value]
 
     def median_ppl(self) -> float:
-        """Median test perplexity over the architectures that did not diverge."""
-        ppls = [a.test_ppl for a in self.finite()]
-        if not ppls:
+        """Median test perplexity over the architectures that did not diverge (see :func:`median_ppl`)."""
+        median = median_ppl(self._archs)
+        if median is None:
             raise ValueError(f"{self.source}: every architecture diverged")
-        return float(statistics.median(ppls))  # type: ignore[type-var]
+        return median
+
+
+def median_ppl(archs: Iterable[Architecture]) -> float | None:
+    """The one median of perplexities: over the architectures that did not diverge, the mean of the middle two
+    for an even count; None when every one diverged."""
+    ppls = [a.test_ppl for a in archs if a.test_ppl is not None]
+    return float(statistics.median(ppls)) if ppls else None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -227,21 +241,7 @@ class Benchmark:
 
 def _read_runs(stream: TextIO, source: str) -> list[tuple[Cell, Run]]:
     reader = csv.reader(stream)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise BenchmarkError(f"{source}: line {reader.line_num}: malformed CSV: {exc}") from None
-    if header is None:
-        raise BenchmarkError(f"{source}: empty file; expected a header with the columns "
-                             f"{', '.join(REQUIRED_COLUMNS)}")
-    header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise BenchmarkError(f"{source}: line 1: duplicate column(s) {', '.join(map(repr, dupes))}")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise BenchmarkError(f"{source}: line 1: missing column(s) {', '.join(map(repr, missing))}; "
-                             f"the header is {', '.join(map(repr, header))}")
+    header = _read_header(reader, source)
     col = {name: i for i, name in enumerate(header)}
     cells: dict[str, Cell] = {}  # recipe text -> cell, so repeated rows are parsed once
     runs: list[tuple[Cell, Run]] = []
@@ -259,24 +259,9 @@ def _read_runs(stream: TextIO, source: str) -> list[tuple[Cell, Run]]:
         if len(row) != len(header):
             raise BenchmarkError(f"{where}: {len(row)} fields, but the header has {len(header)}")
         text = row[col["recipe"]].strip()
-        cell = cells.get(text)
-        if cell is None:
-            if not text:
-                raise BenchmarkError(f"{where}: empty 'recipe'")
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise BenchmarkError(f"{where}: bad JSON in column 'recipe': {exc.msg} "
-                                     f"at character {exc.pos + 1}") from None
-            except RecursionError:
-                raise BenchmarkError(f"{where}: the JSON in column 'recipe' is nested too deeply to be a cell") \
-                    from None
-            try:
-                cell = parse_recipe(text, source="invalid recipe")
-                cell.canonical_id  # noqa: B018 - compute now so an error names this line
-            except RecipeError as exc:
-                raise BenchmarkError(f"{where}: {exc}") from None
-            cells[text] = cell
+        if text not in cells:
+            cells[text] = _row_cell(text, where)
+        cell = cells[text]
         loss = _parse_loss(row[col["test_loss"]], where)
         if "arch_sha1" in col:
             given = row[col["arch_sha1"]].strip().lower()
@@ -289,6 +274,43 @@ def _read_runs(stream: TextIO, source: str) -> list[tuple[Cell, Run]]:
     if not runs:
         raise BenchmarkError(f"{source}: no data rows after the header")
     return runs
+
+
+def _read_header(reader: Any, source: str) -> list[str]:
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise BenchmarkError(f"{source}: line {reader.line_num}: malformed CSV: {exc}") from None
+    if header is None:
+        raise BenchmarkError(f"{source}: empty file; expected a header with the columns "
+                             f"{', '.join(REQUIRED_COLUMNS)}")
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise BenchmarkError(f"{source}: line 1: duplicate column(s) {', '.join(map(repr, dupes))}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise BenchmarkError(f"{source}: line 1: missing column(s) {', '.join(map(repr, missing))}; "
+                             f"the header is {', '.join(map(repr, header))}")
+    return header
+
+
+def _row_cell(text: str, where: str) -> Cell:
+    """The cell of a row's ``recipe`` column, its canonical id computed now so that an error names the line."""
+    if not text:
+        raise BenchmarkError(f"{where}: empty 'recipe'")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{where}: bad JSON in column 'recipe': {exc.msg} at character {exc.pos + 1}") from None
+    except RecursionError:
+        raise BenchmarkError(f"{where}: the JSON in column 'recipe' is nested too deeply to be a cell") from None
+    try:
+        cell = parse_recipe(text, source="invalid recipe")
+        cell.canonical_id  # noqa: B018 - compute now so an error names this line
+    except RecipeError as exc:
+        raise BenchmarkError(f"{where}: {exc}") from None
+    return cell
 
 
 def _parse_loss(text: str, where: str) -> float | None:
@@ -352,41 +374,4 @@ def load_recipe_list() -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-@functools.lru_cache(maxsize=1)
-def _sha1_by_recepie_id() -> dict[int, str]:
-    return {entry["recepie_id"]: entry["arch_sha1"] for entry in load_recipe_list()}
-
-
-def published_scores() -> list[dict[str, Any]]:
-    """Serianni & Kalita's per-log results on PTB (development split, 6,130 rows): each row as in their
-    ``RNN_results.csv`` (numbers as floats, ``log name`` kept as text) plus ``recepie_id`` (from the log name) and
-    ``arch_sha1`` (joined via the recipe list)."""
-    source = "zeronas/data/serianni_kalita/" + SCORES_FILE
-    reader = csv.reader(io.StringIO(_bundled_text(SCORES_FILE, "serianni_kalita", "utf-8-sig"), newline=""))
-    header = next(reader)
-    sha1s = _sha1_by_recepie_id()
-    out: list[dict[str, Any]] = []
-    for row in reader:
-        if not row:
-            continue
-        where = f"{source}: line {reader.line_num}"
-        record: dict[str, Any] = {}
-        for name, value in zip(header, row):
-            if name == "log name":
-                record[name] = value
-            else:
-                record[name] = float(value) if value.strip() else None
-        m = _LOG_NAME.match(record.get("log name", ""))
-        if m is None:
-            raise BenchmarkError(f"{where}: cannot read the recepie_id from log name {record.get('log name')!r}")
-        rid = int(m.group(1))
-        if rid not in sha1s:
-            raise BenchmarkError(f"{where}: recepie_id {rid} is not in the recipe list")
-        record["recepie_id"] = rid
-        record["arch_sha1"] = sha1s[rid]
-        out.append(record)
-    return out
-
-
-__all__: Sequence[str] = ["Architecture", "Benchmark", "BenchmarkError", "Run", "load_recipe_list",
-                          "published_scores"]
+__all__: Sequence[str] = ["Architecture", "Benchmark", "BenchmarkError", "Run", "load_recipe_list", "median_ppl"]

@@ -41,10 +41,11 @@ class OpSpec:
     def accepts(self, n_inputs: int) -> bool:
         return n_inputs >= self.min_inputs and (self.max_inputs is None or n_inputs <= self.max_inputs)
 
-    @property
-    def is_activation(self) -> bool:
-        """An ``activation_*`` op: the observers of the proxies see its pre-activation."""
-        return self.name.startswith("activation_")
+    def apply(self, inputs: Sequence[Any]) -> Any:
+        """Evaluate this weight-free op on its (already computed) inputs."""
+        if self.kernel is None:
+            raise ValueError(f"op {self.name!r} has weights: the cell layer computes it")
+        return self.kernel(inputs)
 
 
 # -- kernels -----------------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -42,19 +41,89 @@ def canonical_json(recipe: Mapping[str, Any]) -> str:
     return json.dumps(recipe, sort_keys=True, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class Cell:
-    """A validated cell. Build it with :func:`parse_recipe`, :func:`load_cell` or :meth:`from_recipe`."""
+def _read_only(self: Any, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError("a cell's recipe is read-only: build a new cell from a copy (Cell(cell.to_dict()))")
 
-    recipe: dict[str, dict[str, Any]]
+
+class _Inputs(list):
+    """A node's inputs: a list that refuses every change (compares, serialises and iterates as a list)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+    append = extend = insert = pop = remove = clear = sort = reverse = _read_only
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    def __reduce__(self) -> tuple:
+        return type(self), (list(self),)
+
+
+class _Mapping(dict):
+    """A dict that refuses every change (a node, or the recipe): it compares with and serialises as a dict."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(canonical_json(self))
+
+    def __reduce__(self) -> tuple:
+        return type(self), (dict(self),)
+
+
+class Cell:
+    """A validated, immutable cell: the constructor checks ``recipe`` (a mapping of nodes, see the module
+    docstring) and keeps a read-only copy, so that no caller can change a cell after its ids are known. Equal
+    cells (same recipe and name) hash alike. :func:`parse_recipe` and :func:`load_cell` build one from JSON text
+    or a file; ``RecipeError`` names ``source``, the node and the problem."""
+
+    __slots__ = ("recipe", "hidden_tuple_size", "order", "name", "_ids")
+
+    recipe: Mapping[str, Mapping[str, Any]]
     hidden_tuple_size: int
     order: tuple[str, ...]  # nodes in topological order (inputs excluded)
-    name: str | None = None
-    _ids: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    name: str | None
+
+    def __init__(self, recipe: Mapping[str, Mapping[str, Any]], *, name: str | None = None,
+                 source: str = "recipe", max_hidden_tuple_size: int = MAX_HIDDEN_TUPLE_SIZE) -> None:
+        checked = _check_shape(recipe, source)
+        k = _check_outputs(checked, source, max_hidden_tuple_size)
+        _check_inputs_defined(checked, k, source)
+        order = _topological_order(checked, source)
+        _check_inputs_used(checked, k, source)
+        _check_no_dead_nodes(checked, k, source)
+        frozen = _Mapping({n: _Mapping(op=spec["op"], input=_Inputs(spec["input"])) for n, spec in checked.items()})
+        for attr, value in (("recipe", frozen), ("hidden_tuple_size", k), ("order", order), ("name", name),
+                            ("_ids", {})):
+            object.__setattr__(self, attr, value)
 
     @staticmethod
     def from_recipe(recipe: Any, *, source: str = "recipe", name: str | None = None) -> "Cell":
         return parse_recipe(recipe, source=source, name=name)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        raise AttributeError(f"a Cell is immutable (cannot set {attr!r})")
+
+    def __delattr__(self, attr: str) -> None:
+        raise AttributeError(f"a Cell is immutable (cannot delete {attr!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.recipe, self.hidden_tuple_size, self.order, self.name) == (
+            other.recipe, other.hidden_tuple_size, other.order, other.name)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.arch_sha1, self.name))
+
+    def __repr__(self) -> str:
+        return (f"Cell(recipe={self.to_dict()!r}, hidden_tuple_size={self.hidden_tuple_size!r}, "
+                f"order={self.order!r}, name={self.name!r})")
+
+    def __reduce__(self) -> tuple:
+        return _cell_from, (self.to_dict(), self.name)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -86,6 +155,10 @@ class Cell:
     def op_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(v["op"] for v in self.recipe.values()).items()))
 
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The recipe as plain, mutable dicts and lists (a copy: changing it changes no cell)."""
+        return {n: {"op": spec["op"], "input": list(spec["input"])} for n, spec in self.recipe.items()}
+
     def to_json(self, indent: int | None = None) -> str:
         if indent is None:
             return canonical_json(self.recipe)
@@ -93,6 +166,11 @@ class Cell:
 
     def __len__(self) -> int:
         return len(self.recipe)
+
+
+def _cell_from(recipe: dict[str, dict[str, Any]], name: str | None) -> Cell:
+    """Unpickling: the cell is validated again from its plain recipe."""
+    return Cell(recipe, name=name)
 
 
 def load_cell(path: str | Path, *, name: str | None = None) -> Cell:
@@ -133,13 +211,7 @@ def parse_recipe(obj: Any, *, source: str = "recipe", name: str | None = None,
             raise RecipeError(f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except RecursionError:
             raise RecipeError(f"{source}: JSON nested too deeply to be a cell recipe") from None
-    recipe = _check_shape(obj, source)
-    k = _check_outputs(recipe, source, max_hidden_tuple_size)
-    _check_inputs_defined(recipe, k, source)
-    order = _topological_order(recipe, source)
-    _check_inputs_used(recipe, k, source)
-    _check_no_dead_nodes(recipe, k, source)
-    cell = Cell(recipe=recipe, hidden_tuple_size=k, order=order, name=name)
+    cell = Cell(obj, name=name, source=source, max_hidden_tuple_size=max_hidden_tuple_size)
     if from_text:  # user input (a file, a CSV line, a command line): a recipe whose id cannot be computed is
         try:       # refused here, with its source named, not later wherever the id is first needed
             cell.canonical_id

@@ -3,8 +3,9 @@
 A search space knows how to draw a random cell and how to step from a cell to a neighbouring one; that is
 all a training-free search (random search, evolution, local search) needs. Spaces register themselves by
 name; the built-in ones are imported on first lookup, so ``get_space("nb-nlp")`` works without importing
-:mod:`zeronas.cells.nbnlp` first. Spaces of plugins (entry points of the group ``zeronas.plugins``, see
-:mod:`zeronas.plugins`) are loaded when a name is not found and by :func:`list_spaces`.
+:mod:`zeronas.cells.nbnlp_space` first. Spaces of plugins are registered when the entry points load the plugins
+(:func:`zeronas.plugins.load_plugins`), after the built-ins. Tests register spaces for a while with
+``with SPACES.scoped(): ...``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Callable
 import numpy as np
 
 from zeronas.cells.recipe import Cell
+from zeronas.core.registry import Registry
 
-__all__ = ["SearchSpace", "register_space", "get_space", "list_spaces"]
+__all__ = ["SPACES", "SearchSpace", "register_space", "get_space", "list_spaces"]
 
 # name -> module that registers it when imported
-_BUILTIN_SPACES: dict[str, str] = {"nb-nlp": "zeronas.cells.nbnlp", "enas": "zeronas.cells.enas",
+_BUILTIN_SPACES: dict[str, str] = {"nb-nlp": "zeronas.cells.nbnlp_space", "enas": "zeronas.cells.enas",
                                     "darts": "zeronas.cells.darts"}
-_SPACES: dict[str, "SearchSpace"] = {}
 
 
 class SearchSpace(ABC):
@@ -49,6 +50,9 @@ class SearchSpace(ABC):
         space has none, and pruning refuses it."""
         return None
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
 
 @dataclass(frozen=True)
 class SupernetSpec:
@@ -63,8 +67,13 @@ class SupernetSpec:
     outputs: str
     build: Callable[[list[str], list[int]], Cell]
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r}>"
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_SPACES.values():
+        importlib.import_module(module)
+
+
+SPACES: Registry["SearchSpace"] = Registry("search space", before_scope=_load_builtins)
 
 
 def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
@@ -76,36 +85,25 @@ def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
     for attr in ("sample", "mutate"):
         if not callable(getattr(space, attr, None)):
             raise TypeError(f"search space {name!r} has no method {attr!r}")
-    old = _SPACES.get(name)
+    if not type(space).__module__.startswith("zeronas."):
+        _load_builtins()  # first: a plugin's space reusing a built-in name fails here
+    old = SPACES.get(name)
     if old is not None and old is not space and not replace:
         raise ValueError(f"a search space named {name!r} is already registered (pass replace=True to replace it)")
-    _SPACES[name] = space
-    return space
-
-
-def _load_builtins() -> None:
-    for module in _BUILTIN_SPACES.values():
-        importlib.import_module(module)
+    return SPACES.add(name, space)
 
 
 def get_space(name: str) -> SearchSpace:
     """The registered space called ``name``; ``KeyError`` naming the known spaces otherwise."""
-    if name not in _SPACES and name in _BUILTIN_SPACES:
+    if name not in SPACES and name in _BUILTIN_SPACES:
         importlib.import_module(_BUILTIN_SPACES[name])
-    if name not in _SPACES:
-        from zeronas.plugins import load_plugins
-
-        load_plugins()
-    try:
-        return _SPACES[name]
-    except KeyError:
-        raise KeyError(f"no search space {name!r} (known: {', '.join(list_spaces()) or 'none'})") from None
+    space = SPACES.get(name)
+    if space is None:
+        raise KeyError(f"no search space {name!r} (known: {', '.join(list_spaces()) or 'none'})")
+    return space
 
 
 def list_spaces() -> list[str]:
-    """Names of all registered spaces (built-ins and plugins' included), sorted."""
-    from zeronas.plugins import load_plugins
-
+    """Names of all registered spaces (built-ins and loaded plugins' included), sorted."""
     _load_builtins()
-    load_plugins()
-    return sorted(_SPACES)
+    return SPACES.names()

@@ -4,11 +4,13 @@ scores."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console(soft_wrap=True)
@@ -29,18 +31,26 @@ def fail(message: str) -> "typer.Exit":
     return typer.Exit(code=EXIT_BAD_INPUT)
 
 
-def print_scores(results, config, as_json: bool, title: str, fields: dict) -> None:
-    """The scores of one cell or model: one JSON object (``fields``, the config, the scores) or a table."""
+def print_scores(results, config, as_json: bool, title: str, fields: dict, note: str = "") -> None:
+    """The scores of one cell or model: one JSON object (``fields``, the config, the scores) or a table, then
+    ``note`` (a line about the whole model). A spec's verdict (``rank!gate``) shows whether the gates pass."""
     if as_json:
         print(json.dumps({**fields, "config": config.to_dict(), "config_hash": config.config_hash(),
                           "scores": {n: s.to_dict() for n, s in results.items()}}))
         return
+    gated = any(getattr(s, "passes", None) is not None for s in results.values())
     table = Table(title=f"{title} (config {config.config_hash()}, seed {config.seed})")
-    for col in ("proxy", "value", "status", "seconds", "message"):
+    table.add_column("proxy", no_wrap=True)
+    for col in ("value", "status", *(("gates",) if gated else ()), "seconds", "message"):
         table.add_column(col)
     for n, s in results.items():
-        table.add_row(n, f"{s.value:.6g}" if s.value is not None else "-", s.status, f"{s.seconds:.2f}", s.message)
+        passes = getattr(s, "passes", None)
+        verdict = (("" if passes is None else "pass" if passes else "FAIL"),) if gated else ()
+        table.add_row(escape(n), f"{s.value:.6g}" if s.value is not None else "-", s.status, *verdict,
+                      f"{s.seconds:.2f}", escape(s.message))
     out.print(table)
+    if note:
+        out.print(f"note: {note}", highlight=False, markup=False)
 
 
 def scoring_config(seed: Optional[int], device: Optional[str], batch_size: Optional[int], seq_len: Optional[int],
@@ -74,3 +84,25 @@ def scoring_config(seed: Optional[int], device: Optional[str], batch_size: Optio
         raise fail(f"--corpus: {exc}")
     except ConfigError as exc:
         raise fail(f"{config_file}: {exc}" if config_file is not None else str(exc))
+
+
+def proxy_specs(text: str, option: str = "--proxies") -> list[str]:
+    """Comma-separated proxies and specs (``a+b``, ``rank!gate``), each checked against the registry, or a one-line
+    error naming the option."""
+    from zeronas.core.spec import SpecError
+    from zeronas.proxies.registry import parse_specs
+
+    try:
+        return parse_specs(text)
+    except SpecError as exc:
+        raise fail(f"{option}: {exc}")
+
+
+@contextmanager
+def proxies_progress(label: str, quiet: bool) -> Iterator[Callable[[int, int, str], None]]:
+    """Progress over the proxies of one cell or model (``score``, ``score-model``): the callback of
+    :func:`zeronas.proxies.runner.score_model`'s ``progress``, the proxy now running as its detail."""
+    from zeronas.progress import ProgressBar
+
+    with ProgressBar(label, enabled=not quiet, transient=True, unit="proxies", detail="{proxy}", proxy="") as bar:
+        yield lambda done, total, name: bar.update(completed=done, total=total, proxy=name)

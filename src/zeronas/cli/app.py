@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from zeronas import __version__
-from zeronas.cli import cells, evaluate, models, predict, search, store, train
+from zeronas.cli import cells, evaluate, models, predict, refine, search, store, train
 from zeronas.cli._common import err, fail, out
 
 app = typer.Typer(help="Training-free neural architecture search for recurrent networks.",
@@ -42,6 +42,7 @@ app.command("score")(cells.score_cmd)
 app.command("evaluate")(evaluate.evaluate_cmd)
 app.command("train")(train.train_cmd)
 app.command("search")(search.search_cmd)
+app.command("refine")(refine.refine_cmd)
 app.command("score-model")(models.score_model_cmd)
 app.add_typer(predict.predict_app, name="predict")
 app.add_typer(store.store_app, name="store")

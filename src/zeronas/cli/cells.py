@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 
 from zeronas.cells.recipe import RecipeError, load_cell
-from zeronas.cells.resolve import resolve_cell
-from zeronas.cli._common import CORPUS_HELP, fail, out, print_scores, scoring_config
+from zeronas.bench.resolve import resolve_cell
+from zeronas.cli._common import fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
+from zeronas.cli._options import BatchSize, Corpus, Device, Quiet, ScoringConfigFile, ScoringSeed, SeqLen
 
 cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)
 bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_is_help=True)
@@ -64,7 +65,7 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
                                                                help="A user CSV instead of the bundled data."),
                    as_json: bool = typer.Option(False, "--json")) -> None:
     """Summarise the ground truth: architectures, runs, divergence, best and median perplexity."""
-    from zeronas.bench.nbnlp import Benchmark, BenchmarkError
+    from zeronas.bench.nbnlp import Benchmark, BenchmarkError, median_ppl
 
     try:
         bench = Benchmark.from_csv(ground_truth) if ground_truth else Benchmark.nbnlp()
@@ -79,7 +80,7 @@ def bench_describe(ground_truth: Optional[Path] = typer.Option(None, "--ground-t
         "recipes": len({s for a in archs for s in a.arch_sha1s}),
         "diverged_architectures": sum(a.diverged for a in archs),
         "best_test_ppl": finite[0] if finite else None,
-        "median_test_ppl": finite[len(finite) // 2] if finite else None,
+        "median_test_ppl": median_ppl(archs),
     }
     if as_json:
         print(json.dumps(info))
@@ -112,22 +113,24 @@ def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON
 
 def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, or a benchmark id."),
               proxies: str = typer.Option("zen,ntk_cond,ntk_trace,gradscore", "--proxies", "-p",
-                                          help="Comma-separated proxy names (see `zeronas proxies`)."),
-              seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weights, the probe batch and the "
-                                                                      "noise (default 0)."),
-              device: Optional[str] = typer.Option(None, "--device", help="cpu (default), cuda, cuda:1, ..."),
-              batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-              seq_len: Optional[int] = typer.Option(None, "--seq-len"),
-              corpus: Optional[str] = typer.Option(None, "--corpus", help=CORPUS_HELP),
-              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+                                          help="Comma-separated proxies, rank combinations a+b and gated specs "
+                                               "rank!gate (e.g. hidden_cov!state_escape, the recommended method: "
+                                               "its value and whether the cell passes the gate); see `zeronas "
+                                               "proxies`."),
+              seed: ScoringSeed = None,
+              device: Device = None, batch_size: BatchSize = None, seq_len: SeqLen = None,
+              config_file: ScoringConfigFile = None, corpus: Corpus = None,
+              as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+              quiet: Quiet = False) -> None:
     """Score one cell with training-free proxies; each score comes with its status and seconds."""
-    from zeronas.proxies import parse_proxy_list, score_cell
+    from zeronas.proxies import score_cell
 
     try:
         cell = resolve_cell(spec)
-        names = parse_proxy_list(proxies)
     except (RecipeError, KeyError) as exc:
         raise fail(str(exc).strip('"'))
-    config = scoring_config(seed, device, batch_size, seq_len, corpus=corpus)
-    results = score_cell(cell, names, config)
+    names = proxy_specs(proxies)
+    config = scoring_config(seed, device, batch_size, seq_len, config_file, corpus=corpus)
+    with proxies_progress("scoring", quiet) as progress:
+        results = score_cell(cell, names, config, progress=progress)
     print_scores(results, config, as_json, spec, {"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1})

@@ -10,7 +10,9 @@ from typing import Any, Optional
 
 import typer
 
-from zeronas.cli._common import err, fail, out, scoring_config
+from zeronas.cli._common import fail, out, scoring_config
+from zeronas.cli._options import Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile, Store, Timeout, Workers
+from zeronas.store import DEFAULT_STORE
 
 predict_app = typer.Typer(help="Fit a performance predictor on labelled cells (zero-cost scores + cell structure) "
                                "and measure how it ranks cells it was not fitted on.", no_args_is_help=True)
@@ -19,25 +21,52 @@ DEFAULT_MODEL = "predictor.json"
 DEFAULT_BASELINES = "hidden_cov,hidden_cov!state_escape,params,n_blend"
 
 
-def _config(config_file: Optional[Path], device: Optional[str]):
-    """The scoring config: the default or a JSON file's, as written (``--device`` replaces its device only)."""
+def _config(config_file: Optional[Path], device: Optional[str], corpus: Optional[str] = None):
+    """The scoring config: the default or a JSON file's, as written (``--device`` replaces its device only,
+    ``--corpus`` its corpus)."""
 
-    return scoring_config(None, device, None, None, config_file)
+    return scoring_config(None, device, None, None, config_file, corpus)
+
+
+def _model_config(model: Any, model_path: Path, corpus: Optional[str]) -> Any:
+    """The scoring config a predictor was fitted with, its user corpus found at ``--corpus`` (checked against the
+    digest the model names: another text is another config)."""
+    from zeronas.core.config import ScoringConfig
+
+    config = ScoringConfig.from_dict(model.scoring_config)
+    if config.config_hash() != model.config_hash:
+        raise ValueError(f"{model_path}: its scoring config does not match its config hash")
+    user = config.corpus.startswith("sha256:")
+    if corpus is None:
+        if user:
+            raise fail(f"{model_path}: the predictor was fitted on the user corpus "
+                       f"{config.corpus_name or config.corpus[:23] + '...'}: give that text with --corpus PATH")
+        return config
+    from zeronas.data.corpus import CorpusError
+
+    try:
+        found = config.with_corpus(corpus, probe_split=config.probe_split)
+    except CorpusError as exc:
+        raise fail(f"--corpus: {exc}")
+    if found.config_hash() != model.config_hash:
+        raise fail(f"--corpus: {corpus} is not the corpus {model_path} was fitted on "
+                   f"({config.corpus_name or config.corpus}); its scores would be under another config")
+    return found
 
 
 def _labelled(ground_truth: str, labels: Optional[int], seed: int, proxies: Optional[str], structure: bool,
               config: Any, store: str, score: bool, workers: Optional[int], timeout: Optional[float],
               quiet: bool):
     from zeronas.evaluate import load_ground_truth
-    from zeronas.predict.data import (check_proxies, default_feature_proxies, labelled_data, labelled_sample,
-                                      score_and_read)
+    from zeronas.predict.data import check_proxies, default_feature_proxies, labelled_data, labelled_sample
     from zeronas.proxies.registry import parse_proxy_list
+    from zeronas.run import score_and_read
 
     names = check_proxies(parse_proxy_list(proxies) if proxies else default_feature_proxies())
     bench = load_ground_truth(ground_truth)
     archs = labelled_sample(bench, labels, seed)
-    scores = score_and_read(archs, names, config, store, score=score, workers=workers, timeout_s=timeout,
-                            progress=not quiet)
+    _, scores = score_and_read(archs, names, config, store, score=score, workers=workers, timeout_s=timeout,
+                               progress=not quiet)
     return names, labelled_data(archs, scores, names, structure), scores
 
 
@@ -54,8 +83,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 @predict_app.command("fit")
-def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
-                                             help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,replica]"),
+def fit_cmd(ground_truth: GroundTruth = "nb-nlp",
             labels: Optional[int] = typer.Option(None, "--labels", help="Fit on a seeded sample of N labelled "
                                                                         "cells (default: all)."),
             seed: int = typer.Option(0, "--seed", help="Seed of the sample and of the trees."),
@@ -70,20 +98,16 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                                      "from, or 'none' (default: hidden_cov, the recommended "
                                                      "method's ranking proxy, when it is a feature)."),
             out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o", help="Model file (JSON) to write."),
-            store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
-            workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-            timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit in seconds."),
-            config_file: Optional[Path] = typer.Option(None, "--scoring-config",
-                                                       help="JSON file of ScoringConfig fields."),
-            device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the config's)."),
-            no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+            store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
+            config_file: ScoringConfigFile = None, corpus: Corpus = None, device: Device = None,
+            no_score: NoScore = False,
             as_json: bool = typer.Option(False, "--json", help="Print one JSON object describing the fit."),
-            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+            quiet: Quiet = False) -> None:
     """Fit a predictor of test loss and of divergence on labelled cells; scores the store lacks are computed."""
     from zeronas.predict.data import resolve_prior
     from zeronas.predict.model import Predictor
 
-    config = _config(config_file, device)
+    config = _config(config_file, device, corpus)
     try:
         names, data, _ = _labelled(ground_truth, labels, seed, proxies, structure, config, store, not no_score,
                                    workers, timeout, quiet)
@@ -111,8 +135,7 @@ def fit_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
 
 
 @predict_app.command("curve")
-def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
-                                               help="nb-nlp (bundled) or a CSV: recipe,test_loss[,arch_sha1,...]"),
+def curve_cmd(ground_truth: GroundTruth = "nb-nlp",
               labels: str = typer.Option("10,30,100,300,1000,all", "--labels",
                                          help="Numbers of labelled cells to fit on; 'all' = 5-fold CV."),
               repeats: int = typer.Option(5, "--repeats", help="Seeded samples per number of labels."),
@@ -130,60 +153,53 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
                                             help="Label-free specs measured on the same held-out cells."),
               out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
                                                      help="Write curve.json, curve.md and curve.png here."),
-              store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
-              workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-              timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
-              config_file: Optional[Path] = typer.Option(None, "--scoring-config"),
-              device: Optional[str] = typer.Option(None, "--device"),
-              no_score: bool = typer.Option(False, "--no-score", help="Use only scores already stored."),
+              store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
+              config_file: ScoringConfigFile = None, corpus: Corpus = None, device: Device = None,
+              no_score: NoScore = False,
               as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-              quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+              quiet: Quiet = False) -> None:
     """The learning curve: tau, tau within the best 10%, top-1 pick and divergence AUC against the number of
     labelled cells, each measured on the cells outside the fitted sample."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from zeronas.predict.curve import FOLDS, curve_methods, parse_labels
+    from zeronas.predict.data import resolve_prior
     from zeronas.proxies.registry import parse_specs
-    from zeronas.predict.curve import FOLDS, baseline_figures, learning_curve, parse_labels
-    from zeronas.predict.curve_report import text_table, write_curve
-    from zeronas.predict.model import OBJECTIVES
 
-    config = _config(config_file, device)
+    config = _config(config_file, device, corpus)
     try:
-        label_list = parse_labels(labels)
-        objs = [o.strip() for o in objectives.split(",") if o.strip()]
-        bad = [o for o in objs if o not in OBJECTIVES]
-        if bad or not objs:
-            raise ValueError(f"--objectives: unknown {bad[0]!r} (known: {', '.join(OBJECTIVES)})" if bad
-                             else "--objectives: none given")
-        if repeats < 1:
+        label_list, objs = parse_labels(labels), _objectives(objectives)
+        if repeats < 1:  # checked before any scoring
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
         base_specs = parse_specs(baselines) if baselines.strip() else []
         names, data, scores = _labelled(ground_truth, None, seed, proxies, structure, config, store, not no_score,
                                         workers, timeout, quiet)
-        from zeronas.predict.data import resolve_prior
-
         prior_name, prior_hib = resolve_prior(prior, names)
-        methods: dict[str, list[dict[str, Any]]] = {}
-        bar = Progress(TextColumn("[bold]fitting"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                       TimeElapsedColumn(), console=err, disable=quiet, transient=True)
-        with bar:
-            for obj in objs:
-                task = bar.add_task(obj, total=None)
-                points = learning_curve(data, names, labels=label_list, repeats=repeats, seed=seed, objective=obj,
-                                        structure=structure, prior=prior_name, prior_higher_is_better=prior_hib,
-                                        progress=lambda d, t, task=task: bar.update(task, completed=d, total=t))
-                methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
-        for spec in base_specs:
-            pts = baseline_figures(spec, data, scores, labels=label_list, repeats=repeats, seed=seed)
-            for p, lab in zip(pts, label_list):
-                p["n_train"] = methods[next(iter(methods))][label_list.index(lab)]["n_train"]
-            methods[spec] = pts
+        methods = curve_methods(data, names, scores, labels=label_list, objectives=objs, baselines=base_specs,
+                                repeats=repeats, seed=seed, structure=structure, prior=prior_name,
+                                prior_higher_is_better=prior_hib, progress=not quiet)
     except _errors() as exc:
         raise fail(str(exc).strip('"'))
     curve = {"command": "zeronas " + " ".join(sys.argv[1:]), "ground_truth": ground_truth,
              "n_cells": len(data.archs), "n_diverged": sum(x is None for x in data.losses),
              "config_hash": config.config_hash(), "config": config.to_dict(), "features": names,
-             "structure": structure, "prior": prior_name, "repeats": repeats, "folds": FOLDS, "seed": seed, "baselines": base_specs,
-             "methods": methods}
+             "structure": structure, "prior": prior_name, "repeats": repeats, "folds": FOLDS, "seed": seed,
+             "baselines": base_specs, "methods": methods}
+    _print_curve(curve, out_dir, as_json)
+
+
+def _objectives(text: str) -> list[str]:
+    from zeronas.predict.model import OBJECTIVES
+
+    objs = [o.strip() for o in text.split(",") if o.strip()]
+    bad = [o for o in objs if o not in OBJECTIVES]
+    if bad or not objs:
+        raise ValueError(f"--objectives: unknown {bad[0]!r} (known: {', '.join(OBJECTIVES)})" if bad
+                         else "--objectives: none given")
+    return objs
+
+
+def _print_curve(curve: dict[str, Any], out_dir: Optional[Path], as_json: bool) -> None:
+    from zeronas.predict.curve_report import text_table, write_curve
+
     if out_dir is not None:
         try:
             write_curve(out_dir, curve)
@@ -200,31 +216,30 @@ def curve_cmd(ground_truth: str = typer.Option("nb-nlp", "--ground-truth",
 @predict_app.command("cell")
 def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeronas predict fit`."),
              specs: list[str] = typer.Argument(..., help="Cells: recipe files, rnn|lstm|gru, or benchmark ids."),
-             store: str = typer.Option("sqlite:///zeronas.db", "--store", help="Results store URL."),
-             workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all cores)."),
-             timeout: Optional[float] = typer.Option(600.0, "--timeout", help="Per-cell scoring limit (s)."),
-             as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
-             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr.")) -> None:
+             store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
+             corpus: Optional[str] = typer.Option(None, "--corpus",
+                                                  help="The corpus the predictor was fitted on, when it is your "
+                                                       "own text (a folder or a file): its scores are under that "
+                                                       "text's config."),
+             as_json: bool = typer.Option(False, "--json", help="Print one JSON object: the model, its config "
+                                                                 "hash and a row per cell."),
+             quiet: Quiet = False) -> None:
     """Predict the test perplexity and the probability of divergence of cells (their feature proxies are scored
     with the model's scoring config if the store lacks them)."""
     import math
 
-    from zeronas.cells.resolve import resolve_cell
+    from zeronas.bench.resolve import resolve_cell
     from zeronas.predict.data import predict_cells
+    from zeronas.run import score_and_read
     from zeronas.predict.model import load_predictor
-    from zeronas.proxies import ScoringConfig
-    from zeronas.run.executor import score_many
-    from zeronas.store import open_store
 
     try:
         model = load_predictor(model_path)
-        config = ScoringConfig.from_dict(model.scoring_config)
-        if config.config_hash() != model.config_hash:
-            raise ValueError(f"{model_path}: its scoring config does not match its config hash")
+        config = _model_config(model, model_path, corpus)
         cells = [resolve_cell(s) for s in specs]
-        score_many(cells, model.proxies, config, store, workers=workers, timeout_s=timeout, progress=not quiet)
-        with open_store(store) as st:
-            scores = [st.get(c.canonical_id, config) for c in cells]
+        _, table = score_and_read(cells, model.proxies, config, store, workers=workers, timeout_s=timeout,
+                                  progress=not quiet)
+        scores = [table[c.canonical_id] for c in cells]
         pred, complete = predict_cells(model, cells, scores)
     except _errors() as exc:
         raise fail(str(exc).strip('"'))
@@ -239,7 +254,7 @@ def cell_cmd(model_path: Path = typer.Argument(..., help="A model file of `zeron
             pos += 1
         rows.append(row)
     if as_json:
-        print(json.dumps(rows))
+        print(json.dumps({"model": str(model_path), "config_hash": model.config_hash, "cells": rows}))
         return
     for r in rows:
         if not r["complete"]:

@@ -11,31 +11,27 @@ from typing import Optional
 import typer
 
 from zeronas.cli._common import fail, out
+from zeronas.cli._options import Store
+from zeronas.store import DEFAULT_STORE
 
 store_app = typer.Typer(help="Look after a results store: what it holds, forget rows, export, compact, upgrade.",
                         no_args_is_help=True)
 
-STORE_HELP = "Results store URL (sqlite:///file.db) or path."
 EXPORT_COLUMNS = ("canonical_id", "proxy", "revision", "config_hash", "seed", "value", "status", "message",
                   "seconds", "version", "created_at")
 
 
 def _open(store: str, read_only: bool):
     from zeronas.store import StoreError, open_store
-    from zeronas.store.sqlite import SQLiteStore
 
     try:
-        st = open_store(store, read_only=read_only)
+        return open_store(store, read_only=read_only)
     except StoreError as exc:
         raise fail(str(exc))
-    if not isinstance(st, SQLiteStore):
-        st.close()
-        raise fail(f"{store}: `zeronas store` looks after SQLite stores only")
-    return st
 
 
 @store_app.command("info")
-def info_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP),
+def info_cmd(store: Store = DEFAULT_STORE,
              as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Configs, proxies (with revision) and rows by status, and the file's size. Opens the store read-only."""
 
@@ -54,7 +50,7 @@ def info_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=S
 
 
 @store_app.command("delete")
-def delete_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP),
+def delete_cmd(store: Store = DEFAULT_STORE,
                config: Optional[str] = typer.Option(None, "--config", help="Only this config hash."),
                proxies: Optional[str] = typer.Option(None, "--proxy", help="Only these proxies (comma-separated)."),
                statuses: Optional[str] = typer.Option(None, "--status",
@@ -87,7 +83,7 @@ def delete_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
 
 
 @store_app.command("export")
-def export_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP),
+def export_cmd(store: Store = DEFAULT_STORE,
                out_path: Optional[Path] = typer.Option(None, "--out", "-o",
                                                        help="File to write (default: CSV on stdout)."),
                fmt: Optional[str] = typer.Option(None, "--format",
@@ -136,7 +132,7 @@ def export_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
 
 
 @store_app.command("vacuum")
-def vacuum_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP)) -> None:
+def vacuum_cmd(store: Store = DEFAULT_STORE) -> None:
     """Fold the write-ahead log into the file and compact it (after deletes, or before committing a store)."""
 
     with _open(store, read_only=False) as st:
@@ -145,7 +141,7 @@ def vacuum_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help
 
 
 @store_app.command("migrate")
-def migrate_cmd(store: str = typer.Option("sqlite:///zeronas.db", "--store", help=STORE_HELP)) -> None:
+def migrate_cmd(store: Store = DEFAULT_STORE) -> None:
     """Upgrade a store written by an older zeronas (every row kept); any read-write open does the same."""
     from zeronas.store.sqlite import SCHEMA_VERSION
 

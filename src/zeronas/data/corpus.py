@@ -277,6 +277,38 @@ def load_corpus(directory: str | Path) -> Corpus:
     return load_user_corpus(folder)
 
 
+def load_training_corpus(corpus: str | Path) -> Corpus:
+    """The corpus a model trains on, named as every command names a corpus: ``ptb`` (bundled), a folder with
+    ``train.txt``, ``valid.txt`` and ``test.txt``, or one text file. One file is cut by lines, in order, into train
+    (the first 80%), valid (the next 10%) and test (the last 10%; each at least one line), since a model tested on
+    its own training text says nothing. ``wikitext-2`` is bundled without its training file, so it cannot train
+    here. Raises :class:`CorpusError` naming the problem."""
+    name = str(corpus)
+    if name == "ptb":
+        return load_ptb()
+    if name == "wikitext-2":
+        raise CorpusError("wikitext-2: its training split is not bundled (only valid and test are), so it cannot "
+                          "train a model: give ptb, a folder with train.txt, valid.txt and test.txt, or a text file")
+    path = Path(corpus).expanduser()
+    if path.is_dir():
+        return load_corpus(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file or folder (a training corpus is ptb, a text file, or a folder with "
+                          "train.txt, valid.txt and test.txt)")
+    data = _read_bytes(path)
+    lines = _decode(path, data).splitlines()
+    n_held = max(1, len(lines) // 10)
+    n_train = len(lines) - 2 * n_held
+    if n_train < 1:
+        raise CorpusError(f"{path}: {len(lines)} line(s); one file is cut by lines into train, valid and test "
+                          "(80/10/10), so it needs at least 3")
+    cuts = {"train": (0, n_train), "valid": (n_train, n_train + n_held), "test": (n_train + n_held, len(lines))}
+    texts = [(f"{path} (lines {a + 1}-{b}, the {split} part)", lines[a:b]) for split, (a, b) in cuts.items()]
+    built = build_corpus(texts, name=path.resolve().name or str(path))
+    return Corpus(built.vocab, built.train, built.valid, built.test, name=built.name, lines=built.lines,
+                  digest=hashlib.sha256(data).hexdigest())
+
+
 def load_scoring_corpus(corpus: str, path: str = "") -> Corpus:
     """The corpus a scoring config names: ``ptb``, ``wikitext-2`` or ``sha256:<digest>`` of a user corpus, which
     is loaded from ``path`` and checked against the digest."""

@@ -28,6 +28,7 @@ from torch import nn
 
 from zeronas.cells.recipe import Cell, parse_recipe
 from zeronas.cells.reference import reference_cell
+from zeronas.core.registry import Registry
 from zeronas.models.contract import ACTIVATIONS, RECIPE, Observer, RecurrentLM
 from zeronas.models.macs import lm_macs
 from zeronas.models.stack import LayerStackLM
@@ -202,7 +203,11 @@ class CellLoopLayer(nn.Module):
 
 class AdaptedLM(LayerStackLM):
     """``embedding -> layers -> decoder`` as a :class:`~zeronas.models.contract.RecurrentLM`. The modules are
-    the user's own (shared, not copied); scoring copies the whole adapter, never the user's model in place."""
+    the user's own (shared, not copied); scoring copies the whole adapter, never the user's model in place.
+    ``ignored``: the parts of the user's model that this language model leaves out (see :func:`ignored_parts`),
+    said once per model by whoever scores it."""
+
+    ignored: tuple[str, ...] = ()
 
     def __init__(self, embedding: nn.Embedding, layers: Sequence[nn.Module], decoder: nn.Linear) -> None:
         super().__init__()
@@ -279,20 +284,17 @@ def rnn_lm(embedding: nn.Embedding, rnns: nn.RNNBase | Sequence[nn.RNNBase], dec
 # ----------------------------------------------------------------------------------------------------------------
 
 Adapter = Callable[[nn.Module], Optional[RecurrentLM]]  # None, or raise AdapterError, when it does not fit
-_ADAPTERS: dict[str, Adapter] = {}
+ADAPTERS: Registry[Adapter] = Registry("model adapter")
 
 
 def register_adapter(name: str, adapter: Adapter) -> Adapter:
     """Register a model adapter (tried by :func:`adapt_lm`, the most recent first); returns it. An adapter
-    returns None for a model it does not recognise, or raises :class:`AdapterError` saying what is wrong."""
-    if name in _ADAPTERS and _ADAPTERS[name] is not adapter:
+    returns None for a model it does not recognise, or raises :class:`AdapterError` saying what is wrong.
+    Adapters of plugins register when the entry points load the plugins (:func:`zeronas.plugins.load_plugins`)."""
+    old = ADAPTERS.get(name)
+    if old is not None and old is not adapter:
         raise ValueError(f"a model adapter named {name!r} is already registered")
-    _ADAPTERS[name] = adapter
-    return adapter
-
-
-def list_adapters() -> list[str]:
-    return list(_ADAPTERS)
+    return ADAPTERS.add(name, adapter)
 
 
 def _torch_rnn_lm(model: nn.Module) -> Optional[RecurrentLM]:
@@ -311,10 +313,53 @@ def _torch_rnn_lm(model: nn.Module) -> Optional[RecurrentLM]:
     if len(decoders) != 1:
         raise AdapterError(f"{name}: found {len(decoders)} nn.Linear modules with {vocab} outputs (the vocabulary), "
                            "expected one decoder (or call zeronas.models.adapters.rnn_lm(embedding, rnns, decoder))")
-    return rnn_lm(embeddings[0], rnns, decoders[0])
+    lm = rnn_lm(embeddings[0], rnns, decoders[0])
+    lm.ignored = ignored_parts(model, lm)
+    return lm
 
 
 register_adapter("torch-rnn", _torch_rnn_lm)
+
+# Parts that change nothing when scoring: dropout is off, an identity is one, and the loss (cross-entropy on the
+# decoder's logits) already normalises as a (log-)softmax would.
+_NEUTRAL = (nn.modules.dropout._DropoutNd, nn.Identity, nn.Softmax, nn.LogSoftmax, nn.modules.loss._Loss)
+
+
+class IgnoredPartsWarning(UserWarning):
+    """A user's model has parts that the adapter leaves out of the scored language model."""
+
+
+def ignored_note(model: nn.Module, lm: nn.Module) -> str:
+    """One line saying which parts of ``model`` its adapted ``lm`` leaves out, or "" when none."""
+    parts = getattr(lm, "ignored", ()) if lm is not model else ()
+    if not parts:
+        return ""
+    return (f"{type(model).__name__}: scored as embedding -> recurrent layers -> decoder; not scored: "
+            f"{', '.join(parts)} (to score them, put them in a cell for zeronas.models.adapters.cell_lm, or "
+            "register an adapter)")
+
+
+def ignored_parts(model: nn.Module, lm: nn.Module) -> tuple[str, ...]:
+    """The parts of ``model`` that the adapted ``lm`` (built from its modules, sharing their parameters) does not
+    run: each module without children that is neither in ``lm`` nor made of ``lm``'s parameters (a LayerNorm
+    between the LSTM and the decoder, an activation, a projection), and each parameter of a module with children
+    that ``lm`` does not use, as ``"name (Type)"``. Dropout, identities, softmaxes and loss modules change nothing
+    when scoring and are left out."""
+    used_modules = {id(m) for m in lm.modules()}
+    used_params = {id(p) for p in lm.parameters()}
+    parts = []
+    for name, module in model.named_modules():
+        if id(module) in used_modules:
+            continue
+        params = list(module.parameters(recurse=False))
+        if next(module.children(), None) is None:  # a leaf: used when every parameter it has is lm's
+            if isinstance(module, _NEUTRAL) or (params and all(id(p) in used_params for p in params)):
+                continue
+            parts.append(f"{name or 'the model'} ({type(module).__name__})")
+        else:
+            parts.extend(f"{name + '.' if name else ''}{pname} (parameter)"
+                         for pname, p in module.named_parameters(recurse=False) if id(p) not in used_params)
+    return tuple(parts)
 
 
 def adapt_lm(model: nn.Module) -> RecurrentLM:
@@ -325,11 +370,8 @@ def adapt_lm(model: nn.Module) -> RecurrentLM:
         raise AdapterError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if isinstance(model, RecurrentLM):
         return model  # type: ignore[return-value]
-    from zeronas.plugins import load_plugins
-
-    load_plugins()  # adapters of installed plugins (the entry points) register themselves on import
     reasons = []
-    for name, adapter in reversed(_ADAPTERS.items()):
+    for name, adapter in reversed(ADAPTERS.items()):
         try:
             adapted = adapter(model)
         except AdapterError as exc:

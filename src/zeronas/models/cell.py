@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zeronas.cells.ops import OPS
 from zeronas.cells.recipe import Cell
 from zeronas.models.contract import Observer
 from zeronas.models.deferred import deferred_weight, step_matmul
 from zeronas.models.matmul import fast_linear, use_onednn
-from zeronas.models.ops import apply_op
 
 Tensor = torch.Tensor
 # on_step(t, new state) -> the state to carry on from, or None to stop (see CellLayer.run)
@@ -289,7 +289,7 @@ class CellLayer(nn.Module):
                 env[node] = pre[g][j]
             else:
                 args = [env[s] for s in srcs]
-                out = apply_op(op, args)
+                out = OPS[op].apply(args)
                 if observer is not None and op.startswith("activation_"):
                     observer(node, op, args[0], out)
                 env[node] = out

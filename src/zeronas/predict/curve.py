@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from zeronas.metrics import ProxyData, collect, evaluate_data
+from zeronas.metrics import ProxyData, collect, proxy_metrics
 from zeronas.predict.data import LabelledData, seeded_split
 from zeronas.predict.model import MIN_TRAINED, Predictor, TreeParams
 from zeronas.core.score import Score
@@ -86,7 +86,7 @@ def held_out_figures(score: np.ndarray, p_diverge: np.ndarray | None, losses: Se
     predicted quality alone (the loss prediction), whose tau is reported as ``kendall_tau_quality``."""
     out = _figures(_data("predictor", score, losses), p_diverge)
     if quality is not None:
-        q = evaluate_data(_data("quality", quality, losses), n_boot=0)
+        q = proxy_metrics(_data("quality", quality, losses), n_boot=0)
         out.update(kendall_tau_quality=q.kendall_tau, tau_top10_quality=q.tau_top10)
     return out
 
@@ -97,7 +97,7 @@ def _data(name: str, values: np.ndarray, losses: Sequence[float | None]) -> Prox
 
 
 def _figures(data: ProxyData, p_diverge: np.ndarray | None) -> dict[str, Any]:
-    m = evaluate_data(data, n_boot=0)
+    m = proxy_metrics(data, n_boot=0)
     losses = data.losses
     finite = np.sort([x for x in losses if x is not None])
     pick = m.top1_ppl
@@ -107,7 +107,7 @@ def _figures(data: ProxyData, p_diverge: np.ndarray | None) -> dict[str, Any]:
         pct = float(np.searchsorted(finite, math.log(pick), side="left") / len(finite))
     auc_p = None
     if p_diverge is not None:
-        auc_p = evaluate_data(ProxyData.from_values("p", [float(1 - p) for p in p_diverge], list(losses),
+        auc_p = proxy_metrics(ProxyData.from_values("p", [float(1 - p) for p in p_diverge], list(losses),
                                                     higher_is_better=True), n_boot=0).divergence_auc
     return {"kendall_tau": m.kendall_tau, "tau_top10": m.tau_top10, "divergence_auc": m.divergence_auc,
             "auc_p_diverge": auc_p, "top1_ppl": pick if pick is not None and math.isfinite(pick) else None,
@@ -177,6 +177,32 @@ def baseline_figures(spec: str, data: LabelledData, scores: Mapping[str, Mapping
         out.append({"labels": lab, **{k: _mean([r[k] for r in rows]) for k in FIGURES}, "top1_ppl_median": _median_ppl([r["top1_ppl"] for r in rows]),
                     "top1_diverged": sum(bool(r["top1_diverged"]) for r in rows)})
     return out
+
+
+def curve_methods(data: LabelledData, proxies: Sequence[str], scores: Mapping[str, Mapping[str, Score]], *,
+                  labels: Sequence[int | str], objectives: Sequence[str], baselines: Sequence[str] = (),
+                  repeats: int = 5, seed: int = 0, structure: bool = True, prior: str | None = None,
+                  prior_higher_is_better: bool = True, progress: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the curve table: ``predictor (OBJECTIVE)`` for each objective (:func:`learning_curve`, with a
+    progress bar on stderr when ``progress``), then each label-free spec of ``baselines`` on the same held-out
+    cells (:func:`baseline_figures`, its points labelled with the predictor's training sizes)."""
+    from zeronas.progress import ProgressBar
+
+    if repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for obj in objectives:
+        with ProgressBar(f"fitting {obj}", enabled=progress, transient=True) as bar:
+            points = learning_curve(data, proxies, labels=labels, repeats=repeats, seed=seed, objective=obj,
+                                    structure=structure, prior=prior, prior_higher_is_better=prior_higher_is_better,
+                                    progress=lambda d, t, bar=bar: bar.update(completed=d, total=t))
+        methods[f"predictor ({obj})"] = [p.to_dict() for p in points]
+    for spec in baselines:
+        pts = baseline_figures(spec, data, scores, labels=labels, repeats=repeats, seed=seed)
+        for p, lab in zip(pts, labels):
+            p["n_train"] = methods[next(iter(methods))][list(labels).index(lab)]["n_train"]
+        methods[spec] = pts
+    return methods
 
 
 def _mean(values: Sequence[Any]) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 COLUMNS = (("labels", "labels"), ("n_train", "fitted on"), ("kendall_tau", "tau"), ("tau_top10", "tau top10%"),
            ("kendall_tau_quality", "tau(loss)"), ("tau_top10_quality", "top10%(loss)"),
@@ -118,6 +118,3 @@ def write_curve(directory: str | Path, curve: Mapping[str, Any]) -> list[Path]:
     files[2].write_bytes(curve_png(curve))
     return files
 
-
-def method_points(points: Sequence[Any]) -> list[dict[str, Any]]:
-    return [p.to_dict() for p in points]

@@ -12,7 +12,6 @@ from zeronas.bench.nbnlp import Architecture, Benchmark
 from zeronas.metrics import MISSING, ProxyData
 from zeronas.predict.features import feature_matrix
 from zeronas.predict.model import MIN_TRAINED, Prediction, Predictor, PredictorError
-from zeronas.core.config import ScoringConfig
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.core.score import Score
 
@@ -69,20 +68,6 @@ def labelled_sample(bench: Benchmark, labels: int | None, seed: int) -> list[Arc
     if labels > len(bench):
         raise PredictorError(f"--labels {labels}: the ground truth has only {len(bench)} architectures")
     return bench.sample(labels, seed)
-
-
-def score_and_read(archs: Sequence[Architecture], proxies: Sequence[str], config: ScoringConfig, store: str,
-                   *, score: bool = True, **run: Any) -> dict[str, dict[str, Score]]:
-    """``{canonical_id: {proxy: Score}}`` for ``archs`` after scoring what is missing (``score=False``: only
-    what is stored). ``run``: options of :func:`zeronas.run.executor.score_many`."""
-    from zeronas.run.executor import score_many
-    from zeronas.store import open_store
-
-    with open_store(store, read_only=not score) as st:  # one store for both (an in-memory one lives while open)
-        if score:
-            score_many(list(archs), list(proxies), config, st, **run)
-        table = st.scores_table(config, list(proxies))
-    return {a.canonical_id: table.get(a.canonical_id, {}) for a in archs}
 
 
 @dataclass

@@ -134,28 +134,9 @@ class Predictor:
         normal score of the cell's rank by that proxy among the trained cells, a failed score ranking last); the
         trees then fit what the prior misses. With few labels this keeps the predictor near the best label-free
         proxy instead of near a guess."""
-        import lightgbm as lgb
-
-        if objective not in OBJECTIVES:
-            raise PredictorError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+        X, diverged, trained, y = _check_fit(X, losses, proxies, structure, objective, prior)
         params = params or TreeParams()
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != len(feature_names(proxies, structure)):
-            raise PredictorError(f"feature matrix has shape {X.shape}; expected {len(feature_names(proxies, structure))}"
-                                 " columns")
-        if len(losses) != len(X):
-            raise PredictorError(f"{len(X)} feature rows but {len(losses)} labels")
-        diverged = np.array([x is None for x in losses], dtype=bool)
-        trained = np.flatnonzero(~diverged)
-        if len(trained) < MIN_TRAINED:
-            raise PredictorError(f"only {len(trained)} labelled cells trained (of {len(X)}); a predictor needs at "
-                                 f"least {MIN_TRAINED}")
-        y = np.array([losses[i] for i in trained], dtype=float)
-        if not np.all(np.isfinite(y)):
-            raise PredictorError("a test loss of a trained cell is not finite")
         names = feature_names(proxies, structure)
-        if prior is not None and prior not in proxies:
-            raise PredictorError(f"the prior {prior!r} is not one of the feature proxies")
         prior_values: list[float] = []
         if prior is not None:
             column = X[trained, 2 * list(proxies).index(prior)]
@@ -173,12 +154,8 @@ class Predictor:
             booster = _fit_quality(X[trained], u, start, objective, params, seed, rounds, names)
             goodness += booster.predict(X[trained])
         spread = float(np.std(goodness))
-        classifier = None
+        classifier = _fit_divergence(X, diverged, names, params, seed)
         p_constant = float(diverged.mean())
-        if 0 < diverged.sum() < len(diverged):
-            cdata = lgb.Dataset(X, diverged.astype(float), feature_name=_safe_names(names), free_raw_data=False)
-            classifier = lgb.train(params.lightgbm("binary", seed, len(X)), cdata,
-                                   params.classifier_rounds).model_to_string()
         return cls(proxies=list(proxies), structure=structure, objective=objective, seed=seed,
                    scoring_config=dict(scoring_config or {}), config_hash=config_hash,
                    regressor=None if booster is None else booster.model_to_string(), classifier=classifier, p_diverge_constant=p_constant,
@@ -297,8 +274,11 @@ def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predi
         except KeyError:
             raise PredictorError(f"{p}: needs proxy {name!r}, which is not registered here") from None
     if config_hash is not None and model.config_hash != config_hash:
+        fitted = model.scoring_config
+        corpus = fitted.get("corpus_name") or fitted.get("corpus") if isinstance(fitted, dict) else None
         raise PredictorError(f"{p}: fitted on scores of scoring config {model.config_hash}, but this run scores "
-                             f"with config {config_hash}; pass the same --scoring-config/--seed, or fit again")
+                             f"with config {config_hash}; pass the same --scoring-config, --seed and --corpus "
+                             f"({corpus}), or fit again")
     return model
 
 
@@ -347,6 +327,42 @@ def _rounds_by_cv(X: np.ndarray, u: np.ndarray, start: np.ndarray, objective: st
     mean = taus.mean(axis=0)
     best = int(np.argmax(mean))
     return steps[best], [float(t) for t in mean]
+
+
+def _check_fit(X: np.ndarray, losses: Sequence[float | None], proxies: Sequence[str], structure: bool,
+               objective: str, prior: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, diverged mask, indices of the trained cells, their losses)`` after checking what :meth:`Predictor.fit`
+    was given."""
+    if objective not in OBJECTIVES:
+        raise PredictorError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    X = np.asarray(X, dtype=float)
+    n_features = len(feature_names(proxies, structure))
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise PredictorError(f"feature matrix has shape {X.shape}; expected {n_features} columns")
+    if len(losses) != len(X):
+        raise PredictorError(f"{len(X)} feature rows but {len(losses)} labels")
+    diverged = np.array([x is None for x in losses], dtype=bool)
+    trained = np.flatnonzero(~diverged)
+    if len(trained) < MIN_TRAINED:
+        raise PredictorError(f"only {len(trained)} labelled cells trained (of {len(X)}); a predictor needs at "
+                             f"least {MIN_TRAINED}")
+    y = np.array([losses[i] for i in trained], dtype=float)
+    if not np.all(np.isfinite(y)):
+        raise PredictorError("a test loss of a trained cell is not finite")
+    if prior is not None and prior not in proxies:
+        raise PredictorError(f"the prior {prior!r} is not one of the feature proxies")
+    return X, diverged, trained, y
+
+
+def _fit_divergence(X: np.ndarray, diverged: np.ndarray, names: Sequence[str], params: TreeParams,
+                    seed: int) -> str | None:
+    """The classifier of divergence (a LightGBM model string); None when every cell trained or none did."""
+    if not 0 < diverged.sum() < len(diverged):
+        return None
+    import lightgbm as lgb
+
+    cdata = lgb.Dataset(X, diverged.astype(float), feature_name=_safe_names(names), free_raw_data=False)
+    return lgb.train(params.lightgbm("binary", seed, len(X)), cdata, params.classifier_rounds).model_to_string()
 
 
 def _prior_z(X: np.ndarray, proxies: Sequence[str], prior: str | None, higher_is_better: bool,

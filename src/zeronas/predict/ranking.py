@@ -37,5 +37,19 @@ class PredictorRanking:
         out[complete] = np.where(np.isfinite(pred.score), pred.score, -math.inf)
         return out
 
+    def explain(self, candidates: Sequence[Any]) -> list[dict[str, Any] | None]:
+        """Per candidate, what the predictor says: ``test_ppl`` (predicted, if it trains; None when too large for
+        a float), ``p_diverge`` and the ranking ``score``; None for a candidate whose features are incomplete."""
+        out: list[dict[str, Any] | None] = [None] * len(candidates)
+        if not candidates:
+            return out
+        pred, complete = predict_cells(self.model, [c.cell for c in candidates], [c.scores for c in candidates])
+        for row, i in enumerate(np.flatnonzero(complete)):
+            loss = float(pred.test_loss[row])
+            ppl = math.exp(loss) if loss < 700 else math.inf
+            out[i] = {"test_ppl": ppl if math.isfinite(ppl) else None, "test_loss": loss,
+                      "p_diverge": float(pred.p_diverge[row]), "score": float(pred.score[row])}
+        return out
+
     def __str__(self) -> str:
         return f"predictor {self.source}"

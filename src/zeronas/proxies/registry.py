@@ -4,7 +4,9 @@
     def zen(ctx: ScoringContext) -> float: ...
 
 Modules in ``zeronas.proxies`` are discovered at first use, so a new proxy is one new file. Proxies of plugins
-(:mod:`zeronas.plugins`: entry points of the group ``zeronas.plugins``) are loaded then too, after the built-ins.
+are registered when the entry points load the plugins (:func:`zeronas.plugins.load_plugins`), always after the
+built-ins, so that a plugin reusing a built-in's name is the one that fails. Tests register proxies for a while
+with ``with PROXIES.scoped(): ...``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from zeronas.core.registry import Registry
 from zeronas.core.spec import parse_proxy_specs
 
 if TYPE_CHECKING:
@@ -44,10 +48,22 @@ class Unsupported(Exception):
     records it as an ``unsupported`` score (never stored), not as an error of the cell."""
 
 
-_REGISTRY: dict[str, ProxySpec] = {}
-_INFRA = {"registry", "context", "config", "device", "runner", "weights"}
+_NOT_PROXIES = {"context", "device", "registry", "runner"}  # the modules of this package that hold no proxy
 _builtins_discovered = False
-_discovered = False
+
+
+def _discover_builtins() -> None:
+    """Import every proxy module of this package (once)."""
+    global _builtins_discovered
+    if _builtins_discovered:
+        return
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name not in _NOT_PROXIES and not info.name.startswith("_"):
+            importlib.import_module(f"zeronas.proxies.{info.name}")
+    _builtins_discovered = True
+
+
+PROXIES: Registry[ProxySpec] = Registry("proxy", before_scope=_discover_builtins)
 
 
 def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: str,
@@ -70,56 +86,39 @@ def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: s
         raise ValueError(f"proxy {name!r}: unknown capability {unknown[0]!r} (known: {', '.join(CAPABILITIES)})")
 
     def decorate(fn: ProxyFn) -> ProxyFn:
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
-            raise ValueError(f"proxy {name!r} is registered twice: by {_origin(_REGISTRY[name].fn)} and by "
-                             f"{_origin(fn)}")
-        _REGISTRY[name] = ProxySpec(name, fn, higher_is_better, needs_data, description, gate, revision, needs)
+        if not _is_builtin(fn):
+            _discover_builtins()  # first: a clash with a built-in fails here, naming both
+        old = PROXIES.get(name)
+        if old is not None and old.fn is not fn:
+            raise ValueError(f"proxy {name!r} is registered twice: by {_origin(old.fn)} and by {_origin(fn)}")
+        PROXIES.add(name, ProxySpec(name, fn, higher_is_better, needs_data, description, gate, revision, needs))
         return fn
 
     return decorate
 
 
+def _is_builtin(fn: ProxyFn) -> bool:
+    return (getattr(fn, "__module__", None) or "").startswith("zeronas.")
+
+
 def _origin(fn: ProxyFn) -> str:
     module = getattr(fn, "__module__", None) or "?"
     where = f"{module}.{getattr(fn, '__qualname__', repr(fn))}"
-    return f"the built-in {where}" if module.startswith("zeronas.") else where
-
-
-def _discover_builtins() -> None:
-    global _builtins_discovered
-    if _builtins_discovered:
-        return
-    import zeronas.proxies as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _INFRA and not info.name.startswith("_"):
-            importlib.import_module(f"zeronas.proxies.{info.name}")
-    _builtins_discovered = True
-
-
-def _discover() -> None:
-    """The built-in proxies, then the entry-point plugins' (see :mod:`zeronas.plugins`)."""
-    global _discovered
-    if _discovered:
-        return
-    from zeronas.plugins import load_plugins
-
-    _discover_builtins()
-    load_plugins()
-    _discovered = True
+    return f"the built-in {where}" if _is_builtin(fn) else where
 
 
 def list_proxies() -> list[ProxySpec]:
-    _discover()
-    return sorted(_REGISTRY.values(), key=lambda s: s.name)
+    """Every registered proxy (the built-ins and those of loaded plugins), by name."""
+    _discover_builtins()
+    return [spec for _, spec in sorted(PROXIES.items())]
 
 
 def get_proxy(name: str) -> ProxySpec:
-    _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown proxy {name!r} (known: {', '.join(sorted(_REGISTRY))})") from None
+    _discover_builtins()
+    spec = PROXIES.get(name)
+    if spec is None:
+        raise KeyError(f"unknown proxy {name!r} (known: {', '.join(PROXIES.names())})")
+    return spec
 
 
 def parse_proxy_list(text: str) -> list[str]:
@@ -134,8 +133,8 @@ def parse_proxy_list(text: str) -> list[str]:
 
 def registered_names() -> list[str]:
     """The names of every registered proxy (built-ins and loaded plugins)."""
-    _discover()
-    return sorted(_REGISTRY)
+    _discover_builtins()
+    return PROXIES.names()
 
 
 def parse_specs(text: str) -> list[str]:
@@ -144,8 +143,9 @@ def parse_specs(text: str) -> list[str]:
     return parse_proxy_specs(text, registered_names())
 
 
-def current_revision(name: str) -> int | None:
-    """The registered revision of proxy ``name``, or None when no proxy of that name is registered here."""
-    _discover()
-    spec = _REGISTRY.get(name)
-    return None if spec is None else spec.revision
+def proxy_revisions(names: Iterable[str] | None = None) -> dict[str, int]:
+    """``{proxy: registered revision}`` of ``names`` (default: every registered proxy; a name not registered here
+    is left out): what a results store needs to read and write each proxy's current scores."""
+    _discover_builtins()
+    wanted = PROXIES.names() if names is None else [n for n in names if n in PROXIES]
+    return {n: PROXIES[n].revision for n in wanted}

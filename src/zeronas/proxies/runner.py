@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from typing import Any, Iterable
+import warnings
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -14,6 +15,10 @@ from zeronas.core.config import ScoringConfig
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import Unsupported, get_proxy
 from zeronas.core.score import UNSUPPORTED, Score
+from zeronas.core.spec import parse_spec, spec_name, spec_proxies
+from zeronas.core.verdict import spec_verdict
+
+ProgressFn = Callable[[int, int, str], None]  # (proxies done, total, the proxy now running; "" at the end)
 
 _NEEDS = {"activations": "per-activation observations (run_layers' observer)",
           "recipe": "a cell-language recipe of the layers' step"}
@@ -51,23 +56,62 @@ def run_proxy(name: str, ctx: ScoringContext) -> Score:
 
 
 def score_cell(cell: Cell, proxies: Iterable[str], config: ScoringConfig | None = None,
-               corpus: Any | None = None) -> dict[str, Score]:
-    """Score ``cell`` with each named proxy under ``config`` (default: :class:`ScoringConfig`)."""
+               corpus: Any | None = None, *, progress: ProgressFn | None = None) -> dict[str, Score]:
+    """Score ``cell`` with each named proxy or spec (``a+b``, ``rank!gate``: see :func:`resolve_specs`) under
+    ``config`` (default: :class:`ScoringConfig`); ``progress(done, total, proxy)`` follows the proxies."""
     config = config or ScoringConfig()
-    return _run_proxies(proxies, ScoringContext(cell, config, corpus))
+    specs = resolve_specs(proxies)
+    ctx = ScoringContext(cell, config, corpus)
+    return _verdicts(specs, _run_proxies(spec_proxy_names(specs), ctx, progress))
 
 
-def _run_proxies(proxies: Iterable[str], ctx: ScoringContext) -> dict[str, Score]:
+def resolve_specs(names: Iterable[str]) -> list[str]:
+    """The specs ``names`` (proxy names, combinations ``a+b``, gated specs ``rank!gate``), each written
+    canonically; a grammar error is a :class:`~zeronas.core.spec.SpecError`, an unregistered proxy a ``KeyError``
+    (as :func:`~zeronas.proxies.registry.get_proxy`). One string is read as a comma-separated list."""
+    if isinstance(names, str):
+        names = [part for part in names.split(",") if part.strip()]
+    out = []
+    for name in names:
+        members, gates = parse_spec(name)
+        for proxy_name in members + gates:
+            get_proxy(proxy_name)
+        out.append(spec_name(members, gates))
+    return out
+
+
+def spec_proxy_names(specs: Iterable[str]) -> list[str]:
+    """Every proxy the specs need scored, each once, in order of appearance."""
+    return list(dict.fromkeys(p for spec in specs for p in spec_proxies(spec)))
+
+
+def _verdicts(specs: Iterable[str], scores: dict[str, Score]) -> dict[str, Score]:
+    """The proxies' scores, then the verdict of every spec that is not a plain proxy name
+    (:func:`~zeronas.core.verdict.spec_verdict`, with the registry's directions and gate thresholds)."""
+    out = dict(scores)
+    for spec in specs:
+        if spec not in out:
+            out[spec] = spec_verdict(spec, scores, lambda p: get_proxy(p).higher_is_better,
+                                     lambda p: get_proxy(p).gate)
+    return out
+
+
+def _run_proxies(proxies: Iterable[str], ctx: ScoringContext, progress: ProgressFn | None = None
+                 ) -> dict[str, Score]:
     """Each proxy on ``ctx``, the global generator seeded before each (for any library code that draws from it)
-    and restored afterwards."""
+    and restored afterwards. ``progress(done, total, name)`` is called before each proxy and once at the end."""
     results: dict[str, Score] = {}
     names = list(proxies)
     with torch.random.fork_rng(devices=[]):
         for i, name in enumerate(names):
+            if progress is not None:
+                progress(i, len(names), name)
             torch.manual_seed(ctx.config.seed)
             ctx.upcoming = tuple(names[i + 1:])
             results[name] = run_proxy(name, ctx)
     ctx.upcoming = None
+    if progress is not None:
+        progress(len(names), len(names), "")
     return results
 
 
@@ -109,8 +153,10 @@ def _probe_source(tokens: Any, model: Any, config: ScoringConfig) -> Any:
 
 
 def score_model(model: torch.nn.Module, proxies: Iterable[str] | None = None, *, tokens: Any | None = None,
-                config: ScoringConfig | None = None) -> dict[str, Score]:
-    """Score any recurrent language model, as given (its own weights), with each named proxy (default: all).
+                config: ScoringConfig | None = None, progress: ProgressFn | None = None) -> dict[str, Score]:
+    """Score any recurrent language model, as given (its own weights), with each named proxy or spec (``a+b``,
+    ``rank!gate``: a spec's verdict follows its proxies' scores, see :mod:`zeronas.core.verdict`; default: every
+    proxy).
 
     ``model`` is a :class:`~zeronas.models.contract.RecurrentLM` (zeronas's own ``RNNModel`` is one) or a module
     an adapter takes (``nn.Embedding`` + ``nn.LSTM``/``GRU``/``RNN`` + ``nn.Linear``, see
@@ -118,19 +164,24 @@ def score_model(model: torch.nn.Module, proxies: Iterable[str] | None = None, *,
     or a 1-D tensor of token ids) or else the config's corpus; ``config`` sets the probe batch, the seed of every
     random draw and the device (its model sizes do not apply). Returns the same :class:`Score` objects as
     :func:`score_cell`: failures are statuses, and a proxy this kind of model cannot support is ``unsupported``
-    with its reason. The model itself is never modified."""
-    from zeronas.models.adapters import adapt_lm
+    with its reason. The model itself is never modified. Parts of the model that the adapter leaves out (a
+    LayerNorm before the decoder) are named in an :class:`~zeronas.models.adapters.IgnoredPartsWarning`.
+    ``progress(done, total, proxy)`` follows the proxies."""
+    from zeronas.models.adapters import IgnoredPartsWarning, adapt_lm, ignored_note
+    from zeronas.plugins import load_plugins
     from zeronas.proxies.device import check_config
     from zeronas.proxies.registry import list_proxies
 
+    load_plugins()  # an entry point: the installed plugins' adapters and proxies
     config = config or ScoringConfig()
     check_config(config)
     lm = adapt_lm(model)
-    names = [s.name for s in list_proxies()] if proxies is None else list(proxies)
-    for name in names:
-        get_proxy(name)
+    note = ignored_note(model, lm)
+    if note:
+        warnings.warn(IgnoredPartsWarning(note), stacklevel=2)
+    names = [s.name for s in list_proxies()] if proxies is None else resolve_specs(proxies)
     source = _probe_source(tokens, lm, config)
     ctx = ScoringContext(None, config, source, model=lm)
     if source is None:
         _probe_source(ctx.corpus.split(config.probe_split), lm, config)
-    return _run_proxies(names, ctx)
+    return _verdicts(names, _run_proxies(spec_proxy_names(names), ctx, progress))

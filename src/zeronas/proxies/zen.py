@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.proxies._zen import float64_model, log_mean_sequence_norm
+from zeronas.proxies._zen import zen_score
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -38,11 +38,9 @@ _SEED_OFFSET = 0x2E4  # this proxy's own stream of draws: ctx.generator(_SEED_OF
        description="Zen-score: log E||f(x) - f(x + alpha*eps)||_F, x, eps ~ N(0, I) at the embedding output, "
                    "f = last-layer hidden outputs; NAS-Bench-NLP init, no BN term")
 def zen(ctx: ScoringContext) -> float:
-    c = ctx.config
-    model = float64_model(ctx)  # float64, no gradients; shared by the Zen family
-    shape = (c.seq_len, c.batch_size, ctx.emb_size)
+    shape = (ctx.config.seq_len, ctx.config.batch_size, ctx.emb_size)
 
-    def differences():
+    def differences(model, c):
         for r in range(c.zen_repeats):
             x = ctx.randn(*shape, offset=_SEED_OFFSET + 2 * r, dtype=torch.float64)
             eps = ctx.randn(*shape, offset=_SEED_OFFSET + 2 * r + 1, dtype=torch.float64)
@@ -50,5 +48,4 @@ def zen(ctx: ScoringContext) -> float:
             out, _ = model.run_layers(both)
             yield out[:, : c.batch_size] - out[:, c.batch_size:]
 
-    with torch.no_grad():
-        return log_mean_sequence_norm(differences())
+    return zen_score(ctx, differences)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.proxies._zen import float64_model, log_mean_sequence_norm
+from zeronas.proxies._zen import zen_score
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -23,10 +23,7 @@ _SEED_OFFSET = 0x2E5  # this proxy's own stream of draws
        description="Zen-score variant: log E||f(x) - f(x + alpha*eps)||_F with x = embedding of the real probe "
                    "text (not Gaussian), eps ~ N(0, I), f = last-layer outputs")
 def zen_real(ctx: ScoringContext) -> float:
-    c = ctx.config
-    model = float64_model(ctx)  # float64, no gradients; shared by the Zen family
-
-    def differences():
+    def differences(model, c):
         x = model.embed(ctx.inputs)
         B = x.shape[1]
         for r in range(c.zen_repeats):
@@ -34,5 +31,4 @@ def zen_real(ctx: ScoringContext) -> float:
             out, _ = model.run_layers(torch.cat([x, x + c.zen_alpha * eps], dim=1))
             yield out[:, :B] - out[:, B:]
 
-    with torch.no_grad():
-        return log_mean_sequence_norm(differences())
+    return zen_score(ctx, differences)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from zeronas.proxies._zen import float64_model, log_mean_sequence_norm
+from zeronas.proxies._zen import zen_score
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -27,11 +27,9 @@ _SEED_OFFSET = 0x25E  # this proxy's own stream of draws
        description="Zen-score variant: log E||f(x, h0) - f(x, h0 + alpha*eps)||_F, the perturbation on the initial "
                    "carried state of every layer, x = real probe text, f = last-layer outputs")
 def zen_state(ctx: ScoringContext) -> float:
-    c = ctx.config
-    model = float64_model(ctx)  # float64, no gradients; shared by the Zen family
     B = ctx.inputs.shape[1]
 
-    def differences():
+    def differences(model, c):
         emb = model.embed(ctx.inputs)
         both = torch.cat([emb, emb], dim=1)  # one pass over 2B sequences: clean, then perturbed
         for r in range(c.zen_repeats):
@@ -44,5 +42,4 @@ def zen_state(ctx: ScoringContext) -> float:
             out, _ = model.run_layers(both, hidden)
             yield out[:, :B] - out[:, B:]
 
-    with torch.no_grad():
-        return log_mean_sequence_norm(differences())
+    return zen_score(ctx, differences)

@@ -34,7 +34,6 @@ import multiprocessing.connection as mpc
 import os
 import signal
 import threading
-import sys
 import time
 import traceback
 from collections import deque
@@ -43,10 +42,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 from zeronas.cells.recipe import Cell, parse_recipe
-from zeronas.plugins import PluginError, import_plugins, worker_imports
+from zeronas.plugins import PluginError, import_plugins, load_plugins, worker_imports
+from zeronas.progress import ProgressBar
 from zeronas.core.config import ScoringConfig
 from zeronas.proxies.device import check_config
-from zeronas.proxies.registry import get_proxy
+from zeronas.proxies.registry import get_proxy, proxy_revisions
 from zeronas.proxies.runner import Score, score_cell
 from zeronas.store import ResultStore, open_store
 
@@ -421,7 +421,11 @@ class _Slots:
 def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
            on_done: Callable[[_Task, dict[str, Score], bool], None]) -> None:
     """Hand tasks to slots one at a time, enforce the per-cell limit, and report each finished task. Starts the
-    slots the tasks need that are not already running; leaves the running ones running."""
+    slots the tasks need that are not already running; leaves the running ones running.
+
+    Longer than 60 lines on purpose: it is one event loop (start, submit, wait, handle each kind of event,
+    enforce the limit) that reads top to bottom; split up, its state (pending, busy, idle, starting) would have
+    to travel through every piece."""
     pending = deque(tasks)
     busy: dict[int, tuple[_Task, float]] = {}
     idle, starting = slots.idle, slots.starting
@@ -489,25 +493,16 @@ def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
                         slots.start(slot)
 
 
-def _progress_bar(total: int, skipped: int, enabled: bool):
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-    from rich.text import Text
+def _progress_bar(total: int, skipped: int, enabled: bool) -> ProgressBar:
+    """The scoring bar; in a log, a plain line every minute and one at the end."""
 
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            if not speed:
-                return Text("-- cells/s", style="progress.data.speed")
-            return Text(f"{speed:.3g} cells/s" if speed >= 0.1 else f"{60 * speed:.3g} cells/min",
-                        style="progress.data.speed")
+    def line(bar: ProgressBar) -> str:
+        eta = (bar.total - bar.completed) / bar.rate if bar.rate > 0 else float("inf")
+        return (f"scored {bar.completed}/{bar.total} cells ({skipped} skipped), {60 * bar.rate:.1f} cells/min, "
+                f"{bar.fields['failed']} with a failed score, eta {eta / 60:.0f} min")
 
-    progress = Progress(TextColumn("[bold]scoring"), BarColumn(bar_width=20), MofNCompleteColumn(), RateColumn(),
-                        TextColumn("{task.fields[failed]} failed" + f" · {skipped} skipped"),
-                        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                        console=Console(stderr=True), disable=not enabled)
-    return progress
+    return ProgressBar("scoring", total, enabled=enabled, unit="cells", eta=True, line=line,
+                       detail=f"{{failed}} failed · {skipped} skipped", failed=0)
 
 
 def _check_executor(executor: str, workers: int | None) -> None:
@@ -548,6 +543,7 @@ class WorkerPool:
                  imports: Sequence[str] = ()) -> None:
         _check_executor(executor, workers)
         check_config(config)
+        load_plugins()  # the entry points' plugins, once per process: the workers import them too
         imports = worker_imports(imports)
         import_plugins(imports)
         self.workers = _worker_count(executor, workers, ray_address)
@@ -612,27 +608,12 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     """
     begin = time.monotonic()
     config = check_config(config or ScoringConfig())  # a bad config or device stops here, before any row
-    if pool is not None:
-        if pool.closed:
-            raise ExecutorError("this worker pool is closed")
-        if pool.config.config_hash() != config.config_hash():
-            raise ExecutorError(f"the worker pool scores under config {pool.config.config_hash()}, not "
-                                f"{config.config_hash()}")
-        executor, imports = pool.executor, pool.imports  # type: ignore[assignment]
-    _check_executor(executor, workers)
-    if timeout_s is not None and not timeout_s > 0:
-        raise ExecutorError(f"timeout_s must be positive, got {timeout_s!r}")
-    if timeout_s is not None and executor == "serial":
-        raise ExecutorError("the serial executor cannot stop a cell: use executor='local' for a time limit")
-    if pool is None:
-        imports = worker_imports(imports)
-    import_plugins(imports)
+    executor, imports = _check_run(config, pool, executor, workers, timeout_s, imports)
     names = list(dict.fromkeys(proxies))
     if not names:
         raise ExecutorError("no proxy named")
     for name in names:
         get_proxy(name)  # KeyError naming the known proxies
-
     unique: dict[str, Cell] = {}
     for item in cells:
         cell = _as_cell(item)
@@ -641,52 +622,78 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     own_store = isinstance(store, (str, Path))
     db = open_store(store) if own_store else store
     try:
-        todo = db.missing_proxies(list(unique), names, config)
-        skipped = len(unique) - len(todo)
+        revisions = proxy_revisions(names)
+        todo = db.missing_proxies(list(unique), names, config, revisions=revisions)
         tasks = [_Task(i, cid, unique[cid].to_json(), tuple(missing)) for i, (cid, missing) in enumerate(todo.items())]
         n_workers = pool.workers if pool is not None else _worker_count(executor, workers, ray_address)
         n_slots = min(n_workers, len(tasks))
-        counts = {"scored": 0, "failed": 0, "timed_out": 0}
-        if tasks:
-            with _progress_bar(len(tasks), skipped, progress) as bar:
-                bar_task = bar.add_task("scoring", total=len(tasks), failed=0)
-                # A log file gets no live bar: write a plain progress line every minute instead.
-                plain_log = progress and not sys.stderr.isatty()
-                log_state = {"start": time.monotonic(), "last": time.monotonic()}
 
-                def on_done(task: _Task, scores: dict[str, Score], timed_out: bool) -> None:
-                    db.put_cell(task.canonical_id, task.recipe_json, config, scores)
-                    counts["scored"] += 1
-                    counts["failed"] += any(not s.ok for s in scores.values())
-                    counts["timed_out"] += timed_out
-                    bar.update(bar_task, advance=1, failed=counts["failed"])
-                    now = time.monotonic()
-                    if plain_log and (now - log_state["last"] >= 60 or counts["scored"] == len(tasks)):
-                        log_state["last"] = now
-                        rate = counts["scored"] / max(now - log_state["start"], 1e-9)
-                        eta = (len(tasks) - counts["scored"]) / rate if rate > 0 else float("inf")
-                        print(f"scored {counts['scored']}/{len(tasks)} cells ({skipped} skipped), "
-                              f"{60 * rate:.1f} cells/min, {counts['failed']} with a failed score, "
-                              f"eta {eta / 60:.0f} min", file=sys.stderr, flush=True)
+        def store_cell(task: _Task, scores: dict[str, Score]) -> None:
+            db.put_cell(task.canonical_id, task.recipe_json, config, scores, revisions=revisions)
 
-                if pool is not None:
-                    try:
-                        _drive(pool.slots, tasks, timeout_s, on_done)
-                    except BaseException:  # cells may still be in flight: the pool's state is unknown
-                        pool.close()
-                        raise
-                else:
-                    slots = _Slots(_make_pool(executor, config, imports, ray_address, n_workers), n_slots)
-                    try:
-                        _drive(slots, tasks, timeout_s, on_done)
-                    finally:
-                        slots.pool.close()
+        counts = _run_tasks(tasks, store_cell, len(unique) - len(todo), progress, timeout_s, pool,
+                            lambda: _Slots(_make_pool(executor, config, imports, ray_address, n_workers), n_slots))
     finally:
         if own_store:
             db.close()
-    return RunSummary(total=len(unique), scored=counts["scored"], skipped=skipped, failed=counts["failed"],
-                      timed_out=counts["timed_out"], seconds=time.monotonic() - begin, executor=executor,
-                      workers=n_slots)
+    return RunSummary(total=len(unique), scored=counts["scored"], skipped=len(unique) - len(todo),
+                      failed=counts["failed"], timed_out=counts["timed_out"], seconds=time.monotonic() - begin,
+                      executor=executor, workers=n_slots)
+
+
+def _check_run(config: ScoringConfig, pool: "WorkerPool | None", executor: str, workers: int | None,
+               timeout_s: float | None, imports: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The executor and the workers' imports of one :func:`score_many` call, after checking its arguments (a
+    pool's replace the call's); the plugins are imported here too, so a missing one fails before any work."""
+    if pool is not None:
+        if pool.closed:
+            raise ExecutorError("this worker pool is closed")
+        if pool.config.config_hash() != config.config_hash():
+            raise ExecutorError(f"the worker pool scores under config {pool.config.config_hash()}, not "
+                                f"{config.config_hash()}")
+        executor, imports = pool.executor, pool.imports
+    _check_executor(executor, workers)
+    if timeout_s is not None and not timeout_s > 0:
+        raise ExecutorError(f"timeout_s must be positive, got {timeout_s!r}")
+    if timeout_s is not None and executor == "serial":
+        raise ExecutorError("the serial executor cannot stop a cell: use executor='local' for a time limit")
+    if pool is None:
+        load_plugins()  # the entry points' plugins, once per process: the workers import them too
+        imports = worker_imports(imports)
+    import_plugins(imports)
+    return executor, tuple(imports)
+
+
+def _run_tasks(tasks: list[_Task], store_cell: Callable[[_Task, dict[str, Score]], None], skipped: int,
+               progress: bool, timeout_s: float | None, pool: "WorkerPool | None",
+               new_slots: Callable[[], _Slots]) -> dict[str, int]:
+    """Score the tasks on the pool's workers (or on new ones, stopped at the end), storing each cell as it
+    finishes and counting it on the progress bar; returns the counts of cells scored, failed and timed out."""
+    counts = {"scored": 0, "failed": 0, "timed_out": 0}
+    if not tasks:
+        return counts
+    with _progress_bar(len(tasks), skipped, progress) as bar:
+
+        def on_done(task: _Task, scores: dict[str, Score], timed_out: bool) -> None:
+            store_cell(task, scores)
+            counts["scored"] += 1
+            counts["failed"] += any(not s.ok for s in scores.values())
+            counts["timed_out"] += timed_out
+            bar.update(advance=1, failed=counts["failed"])
+
+        if pool is not None:
+            try:
+                _drive(pool.slots, tasks, timeout_s, on_done)
+            except BaseException:  # cells may still be in flight: the pool's state is unknown
+                pool.close()
+                raise
+        else:
+            slots = new_slots()
+            try:
+                _drive(slots, tasks, timeout_s, on_done)
+            finally:
+                slots.pool.close()
+    return counts
 
 
 __all__ = ["EXECUTORS", "ExecutorError", "RunSummary", "WorkerPool", "score_many"]

@@ -3,11 +3,11 @@ the proxies and scored through the results store (see :func:`run_search` and ``z
 
 from zeronas.search.core import (ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_BUDGET, DEFAULT_PROXY, Budget, Candidate,
                                  SearchError, SearchResult, default_proxy, fitness, ranked)
-from zeronas.search.engine import BENCHMARK_SPACE, DEFAULT_ROUND, DEFAULT_STORE, ground_truth_for, run_search
+from zeronas.search.engine import BENCHMARK_SPACE, DEFAULT_ROUND, ground_truth_for, run_search
 from zeronas.search.prune import PRUNE_CONFIG, PRUNE_PROXY, Supernet, supernet_for
 from zeronas.search.sources import BenchmarkSource, SpaceSource, wl_distance, wl_features
 
 __all__ = ["ALGORITHMS", "BENCHMARK_SPACE", "BenchmarkSource", "Budget", "Candidate", "DEFAULT_ALGORITHM",
-           "DEFAULT_BUDGET", "DEFAULT_PROXY", "DEFAULT_ROUND", "DEFAULT_STORE", "PRUNE_CONFIG", "PRUNE_PROXY",
+           "DEFAULT_BUDGET", "DEFAULT_PROXY", "DEFAULT_ROUND", "PRUNE_CONFIG", "PRUNE_PROXY",
            "SearchError", "SearchResult", "SpaceSource", "Supernet", "default_proxy", "fitness", "ground_truth_for",
            "ranked", "run_search", "supernet_for", "wl_distance", "wl_features"]

@@ -10,10 +10,10 @@ by the sum of the members' ranks (:func:`zeronas.metrics.combine_ranks`, average
 search has scored so far, as TE-NAS aggregates its indicators. A candidate whose score failed (``nan``, ``inf``,
 ``error``, ``timeout``...) for any member ranks after every scored one. Ties keep the order of evaluation.
 
-Guards (gates): a spec ``RANK!g1!g2`` also scores the guard proxies ``g1``, ``g2``; a candidate passes a guard when
-its guard score is ok and on the good side of the guard's registered ``gate`` threshold (a proxy without one: ok
-is enough). Candidates that pass every guard rank above all others, each group ordered by ``RANK``; the guards'
-values do not rank. ``hidden_cov!state_escape`` ranks by ``hidden_cov`` the cells whose untrained state does not
+Gates: a spec ``RANK!g1!g2`` also scores the gate proxies ``g1``, ``g2``; a candidate passes a gate when its gate
+score is ok and on the good side of the gate's registered ``gate`` threshold (a proxy without one: ok is enough).
+Candidates that pass every gate rank above all others, each group ordered by ``RANK``; the gates' values do not
+rank. ``hidden_cov!state_escape`` ranks by ``hidden_cov`` the cells whose untrained state does not
 escape from a large starting state, then the others (on NAS-Bench-NLP most of those diverge in training). The same
 rule is :mod:`zeronas.metrics`'s, so ``zeronas evaluate --proxies 'hidden_cov!state_escape'`` measures exactly
 what the search ranks by.
@@ -24,19 +24,20 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
 
 from zeronas.cells.recipe import Cell
-from zeronas.core.spec import GATE, SpecError, spec_name
+from zeronas.core.spec import SpecError, spec_name
 from zeronas.core.spec import parse_spec as grammar_parse_spec
 from zeronas.metrics import combine_ranks, gate_order, gate_passes, gate_threshold
 from zeronas.core.config import ScoringConfig
 from zeronas.core.score import Score
-from zeronas.proxies.registry import get_proxy, registered_names
+from zeronas.proxies.registry import get_proxy, proxy_revisions, registered_names
 from zeronas.recommended import RECOMMENDED_METHOD
 from zeronas.store import ResultStore
 
@@ -75,11 +76,8 @@ def default_proxy() -> str:
     return DEFAULT_PROXY
 
 
-GUARD = GATE
-
-
 def parse_spec(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(ranking members, guards)`` of ``RANK[!GUARD...]`` (RANK a name or a combination ``a+b``), validated
+    """``(ranking members, gates)`` of ``RANK[!GATE...]`` (RANK a name or a combination ``a+b``), validated
     against the registry (:func:`zeronas.core.spec.parse_spec`)."""
     try:
         return grammar_parse_spec(spec, registered_names())
@@ -93,9 +91,9 @@ def normal_spec(spec: str) -> str:
 
 
 def proxy_members(spec: str) -> tuple[str, ...]:
-    """Every proxy a spec needs scored: the ranking members, then the guards not among them."""
-    members, guards = parse_spec(spec)
-    return members + tuple(g for g in guards if g not in members)
+    """Every proxy a spec needs scored: the ranking members, then the gates not among them."""
+    members, gates = parse_spec(spec)
+    return members + tuple(g for g in gates if g not in members)
 
 
 @dataclass
@@ -129,16 +127,16 @@ def fitness(candidates: Sequence[Candidate], spec: "str | Ranking") -> np.ndarra
     """Higher is better, ``-inf`` for a failed candidate; also written to each ``Candidate.fitness``.
 
     One proxy: its value oriented by its direction. A combination: the sum of per-member ranks over the
-    candidates whose every member is ok. With guards (``rank!g``), as in :mod:`zeronas.metrics`: the rank of
-    that score among the ranked candidates, plus their number for a candidate that passes every guard (its guard
-    score is ok and on the good side of the guard's registered ``gate`` threshold), so every passing candidate
+    candidates whose every member is ok. With gates (``rank!g``), as in :mod:`zeronas.metrics`: the rank of
+    that score among the ranked candidates, plus their number for a candidate that passes every gate (its gate
+    score is ok and on the good side of the gate's registered ``gate`` threshold), so every passing candidate
     ranks above every other one. A :class:`Ranking` object gives its own fitness."""
     if not isinstance(spec, str):
         out = np.asarray(spec.fitness(candidates), dtype=float)
         for c, f in zip(candidates, out):
             c.fitness = float(f)
         return out
-    members, guards = parse_spec(spec)
+    members, gates = parse_spec(spec)
     n = len(candidates)
     out = np.full(n, -math.inf)
     ok = np.array([c.ok(members) for c in candidates], dtype=bool)
@@ -150,9 +148,9 @@ def fitness(candidates: Sequence[Candidate], spec: "str | Ranking") -> np.ndarra
             out[ok] = cols[0] if hib[0] else -cols[0]
         else:
             out[ok] = combine_ranks(cols, hib)
-        if guards:
+        if gates:
             passes = np.array([all(gate_passes(c.scores.get(g), get_proxy(g).higher_is_better, gate_threshold(g))
-                                   for g in guards) for c, good in zip(candidates, ok) if good], dtype=bool)
+                                   for g in gates) for c, good in zip(candidates, ok) if good], dtype=bool)
             out[ok] = gate_order(out[ok], passes)
     for c, f in zip(candidates, out):
         c.fitness = float(f)
@@ -197,6 +195,22 @@ class Budget:
         return self.left(done) == 0 or (done > 0 and self.out_of_time())
 
 
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """torch's thread count set to ``n`` (None: left alone) for the ``with`` block, then put back as it was.
+
+    The serial executor scores in this process with one thread, as each worker process of the local executor
+    does: on a shared machine, torch's threads spin-wait on every small op (measured: the NTK's 150 small
+    matmuls of a supernet take 2.3 s with 2 threads on 2 busy cores, 1 ms with one)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class Scorer:
     """Scores cells with the members of a proxy spec through :func:`~zeronas.run.score_many` and one open store.
 
@@ -233,31 +247,24 @@ class Scorer:
 
         if not cells:
             return []
-        threads = torch.get_num_threads()
-        if self.executor == "serial":
-            # one worker, one thread, as each worker process of the local executor: on a shared machine, torch's
-            # threads spin-wait on every small op (measured: the NTK's 150 small matmuls of a supernet take
-            # 2.3 s with 2 threads on 2 busy cores, 1 ms with one)
-            torch.set_num_threads(1)
         if self.executor != "serial" and self._pool is None:
             from zeronas.run.executor import WorkerPool
 
             self._pool = WorkerPool(self.config, workers=self.workers, executor=self.executor,  # type: ignore[arg-type]
                                     ray_address=self.ray_address)
-        try:
+        with _threads(1 if self.executor == "serial" else None):
             summary = score_many(list(cells), self.members, self.config, self.store, workers=self.workers,
                                  timeout_s=self.timeout_s, progress=False,
                                  executor=self.executor,  # type: ignore[arg-type]
                                  ray_address=self.ray_address, pool=self._pool)
-        finally:
-            torch.set_num_threads(threads)
         self.computed += summary.scored
         self.reused += summary.skipped
         self.failed += summary.failed
         self.seconds += summary.seconds
+        revisions = proxy_revisions(self.members)
         out = []
         for cell in cells:
-            row = self.store.get(cell.canonical_id, self.config)
+            row = self.store.get(cell.canonical_id, self.config, revisions=revisions)
             out.append({m: row[m] for m in self.members if m in row})
         return out
 
@@ -279,6 +286,7 @@ class SearchResult:
     reused: int
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    ranking: Any = None  # a Ranking object (a predictor) when the search did not rank by a proxy spec
 
     def top(self, k: int) -> list[Candidate]:
         return self.best[:k]
@@ -286,9 +294,13 @@ class SearchResult:
     def entries(self, k: int, ground_truth: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The top ``k`` as JSON-ready dicts: recipe, canonical_id, scores, rank; with ``ground_truth``
         (canonical id -> benchmark Architecture), cells of the benchmark also get ``diverged`` (every run
-        diverged), ``test_loss`` (None if so) and ``test_ppl`` (None if it diverged or is too large for a float)."""
+        diverged), ``test_loss`` (None if so) and ``test_ppl`` (None if it diverged or is too large for a float).
+        Ranked by a predictor, each row also gets its ``prediction`` (see ``PredictorRanking.explain``)."""
         rows = []
-        for rank, c in enumerate(self.top(k), start=1):
+        top = self.top(k)
+        explain = getattr(self.ranking, "explain", None)
+        predictions = explain(top) if explain is not None else [None] * len(top)
+        for rank, (c, prediction) in enumerate(zip(top, predictions), start=1):
             row: dict[str, Any] = {
                 "rank": rank,
                 "canonical_id": c.canonical_id,
@@ -297,6 +309,8 @@ class SearchResult:
                 "fitness": c.fitness if math.isfinite(c.fitness) else None,
                 "evaluated": c.index + 1,
             }
+            if explain is not None:
+                row["prediction"] = prediction
             if ground_truth is not None:
                 arch = ground_truth.get(c.canonical_id)
                 row["in_benchmark"] = arch is not None

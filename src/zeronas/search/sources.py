@@ -20,6 +20,7 @@ never evaluates a cell twice and its budget counts distinct cells.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from typing import Protocol, Sequence
@@ -134,17 +135,10 @@ class _WLIndex:
         return self.norms + sum(feats.values()) - 2 * overlap
 
 
-_INDEXES: dict[tuple[tuple[str, ...], int], _WLIndex] = {}
-
-
-def _index_for(ids: tuple[str, ...], cells: Sequence[Cell], iterations: int) -> _WLIndex:
+@functools.lru_cache(maxsize=2)
+def _index_for(cells: tuple[Cell, ...], iterations: int) -> _WLIndex:
     """One index per cell list and depth, kept for the process (the benchmark's is built once)."""
-    key = (ids, iterations)
-    if key not in _INDEXES:
-        if len(_INDEXES) >= 2:
-            _INDEXES.pop(next(iter(_INDEXES)))
-        _INDEXES[key] = _WLIndex(cells, iterations)
-    return _INDEXES[key]
+    return _WLIndex(cells, iterations)
 
 
 class BenchmarkSource:
@@ -164,7 +158,7 @@ class BenchmarkSource:
     @property
     def index(self) -> _WLIndex:
         if self._index is None:  # built on first use (~1 s for the bundled benchmark), cached per cell list
-            self._index = _index_for(tuple(self.ids), self.cells, self.iterations)
+            self._index = _index_for(self.cells, self.iterations)
         return self._index
 
     def _available(self, exclude: set[str]) -> np.ndarray:

@@ -5,9 +5,10 @@ Tables:
 - ``results``: one row per (config_hash, seed, canonical_id, proxy, revision) with value (NULL unless status is
   ``ok``), status, message, seconds, the zeronas version that computed it and created_at (UTC, ISO 8601). Rows
   are immutable: a trigger refuses any UPDATE, and writes use ``INSERT OR IGNORE`` (or fail in strict mode).
-  ``revision`` is the proxy's registered revision when the row was written: reads and the "already scored?"
-  test only see rows of each proxy's current revision (a proxy not registered here: its highest stored one),
-  so a changed formula is scored afresh and the old rows stay, readable under their revision.
+  ``revision`` is the proxy's revision when the row was written, which the caller gives (``revisions``, e.g.
+  :func:`zeronas.proxies.registry.proxy_revisions`; the store knows nothing of proxies): reads and the "already
+  scored?" test only see rows of each proxy's current revision (a proxy the caller does not name: its highest
+  stored one), so a changed formula is scored afresh and the old rows stay, readable under their revision.
 - ``configs``: the scoring config as JSON for each hash (the device is left out, as in the hash), so that a
   score can be read without knowing the code's defaults at the time.
 - ``archs``: canonical id -> recipe JSON, so that results can be interpreted without the benchmark.
@@ -29,7 +30,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import zeronas
 from zeronas.core.config import ScoringConfig
 from zeronas.core.score import STATUSES, UNSUPPORTED, Score
-from zeronas.store import StoreError
+from zeronas.store.base import Revisions, StoreError
 
 SCHEMA_VERSION = "2"  # 2: results carry the proxy's revision (1: no revision column; migrated on open)
 MEMORY = ":memory:"
@@ -166,22 +167,14 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> int:
     return after
 
 
-def _revision_of(name: str) -> int | None:
-    from zeronas.proxies.registry import current_revision
-
-    return current_revision(name)
-
-
-def _current_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
-    """Rows ``(key, proxy, revision, *rest)`` of the current revision of each proxy (the registered one; for a
-    proxy not registered here, the highest stored), keyed by (key, proxy)."""
+def _current_rows(rows: Iterable[tuple], revisions: Revisions | None) -> Iterator[tuple]:
+    """Rows ``(key, proxy, revision, *rest)`` of the current revision of each proxy (the one ``revisions`` gives;
+    for a proxy it does not name, the highest stored), keyed by (key, proxy)."""
     best: dict[tuple[str, str], tuple] = {}
-    wanted: dict[str, int | None] = {}
+    revisions = revisions or {}
     for row in rows:
         key, name, rev = row[0], row[1], row[2]
-        if name not in wanted:
-            wanted[name] = _revision_of(name)
-        target = wanted[name]
+        target = revisions.get(name)
         if target is not None and rev != target:
             continue
         old = best.get((key, name))
@@ -308,8 +301,10 @@ class SQLiteStore:
 
     # -- writing -----------------------------------------------------------------------------------------------
     def put_cell(self, canonical_id: str, recipe_json: str, config: ScoringConfig,
-                 scores: Mapping[str, Score] | Iterable[Score], *, strict: bool = False) -> int:
-        """Write one finished cell (its arch, its config and one row per score) in ONE transaction.
+                 scores: Mapping[str, Score] | Iterable[Score], *, revisions: Revisions | None = None,
+                 strict: bool = False) -> int:
+        """Write one finished cell (its arch, its config and one row per score) in ONE transaction; each score
+        under its proxy's revision in ``revisions`` (revision 1 for a proxy it does not name).
 
         Returns the number of result rows written. A row whose key is already stored is left as it is; with
         ``strict=True`` that raises :class:`StoreError` and nothing of the cell is written."""
@@ -321,13 +316,14 @@ class SQLiteStore:
             _check_score(canonical_id, name, score)
         config_hash, seed, now, version = config.config_hash(), config.seed, _now(), zeronas.__version__
         try:
-            return self._put_rows(canonical_id, recipe_json, config, items, strict, config_hash, seed, now, version)
+            return self._put_rows(canonical_id, recipe_json, config, items, strict, config_hash, seed, now, version,
+                                  revisions or {})
         except sqlite3.OperationalError as exc:  # disk full, a locked or vanished file: the cell is not written
             raise StoreError(f"{self.path}: cannot write the scores of {canonical_id}: {exc}; the cells written "
                              "before are kept, and a rerun scores this one again") from None
 
     def _put_rows(self, canonical_id: str, recipe_json: str, config: ScoringConfig, items: list[tuple[str, Score]],
-                  strict: bool, config_hash: str, seed: int, now: str, version: str) -> int:
+                  strict: bool, config_hash: str, seed: int, now: str, version: str, revisions: Revisions) -> int:
         written = 0
         with self._transaction():
             self._db.execute("INSERT OR IGNORE INTO configs (config_hash, config_json, created_at) VALUES (?, ?, ?)",
@@ -339,7 +335,7 @@ class SQLiteStore:
                     "INSERT OR IGNORE INTO results (canonical_id, proxy, config_hash, seed, value, status, message, "
                     "seconds, version, created_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (canonical_id, name, config_hash, seed, s.value if s.ok else None, s.status, s.message,
-                     float(s.seconds), version, now, _revision_of(name) or 1))
+                     float(s.seconds), version, now, revisions.get(name, 1)))
                 if cur.rowcount == 1:
                     written += 1
                 elif strict:
@@ -355,8 +351,8 @@ class SQLiteStore:
                                  statuses=statuses)
 
     # -- reading -----------------------------------------------------------------------------------------------
-    def get(self, canonical_id: str, config_hash: str | ScoringConfig,
-            seed: int | None = None) -> dict[str, Score]:
+    def get(self, canonical_id: str, config_hash: str | ScoringConfig, seed: int | None = None, *,
+            revisions: Revisions | None = None) -> dict[str, Score]:
         """``{proxy: Score}`` of one cell under one config (a hash or a :class:`ScoringConfig`); ``seed``
         narrows further when given (the config hash already includes the seed)."""
         h, seed = _hash_and_seed(config_hash, seed)
@@ -366,12 +362,13 @@ class SQLiteStore:
         if seed is not None:
             sql += " AND seed = ?"
             params.append(seed)
-        rows = _current_rows(self._db.execute(sql + " ORDER BY id", params))
+        rows = _current_rows(self._db.execute(sql + " ORDER BY id", params), revisions)
         return {row[1]: Score(row[1], *row[3:]) for row in rows}
 
-    def missing_proxies(self, canonical_ids: Iterable[str], proxies: Iterable[str],
-                        config: ScoringConfig) -> dict[str, list[str]]:
-        """``{canonical_id: proxies with no stored row}`` for each id that needs work, in input order."""
+    def missing_proxies(self, canonical_ids: Iterable[str], proxies: Iterable[str], config: ScoringConfig, *,
+                        revisions: Revisions | None = None) -> dict[str, list[str]]:
+        """``{canonical_id: proxies with no stored row}`` (of the proxy's revision in ``revisions``) for each id
+        that needs work, in input order."""
         ids = list(dict.fromkeys(canonical_ids))
         wanted = list(dict.fromkeys(proxies))
         if not wanted:
@@ -381,7 +378,7 @@ class SQLiteStore:
         for chunk in _chunks(ids):
             sql = (f"SELECT canonical_id, proxy, revision FROM results WHERE config_hash = ? AND seed = ? AND "
                    f"canonical_id IN ({', '.join('?' * len(chunk))})")
-            for cid, name, _ in _current_rows(self._db.execute(sql, [h, seed, *chunk])):
+            for cid, name, _ in _current_rows(self._db.execute(sql, [h, seed, *chunk]), revisions):
                 have.setdefault(cid, set()).add(name)
         out: dict[str, list[str]] = {}
         for cid in ids:
@@ -390,12 +387,13 @@ class SQLiteStore:
                 out[cid] = todo
         return out
 
-    def missing(self, canonical_ids: Iterable[str], proxies: Iterable[str], config: ScoringConfig) -> set[str]:
+    def missing(self, canonical_ids: Iterable[str], proxies: Iterable[str], config: ScoringConfig, *,
+                revisions: Revisions | None = None) -> set[str]:
         """The ids needing work: some requested proxy has no stored row (a stored failure counts as done)."""
-        return set(self.missing_proxies(canonical_ids, proxies, config))
+        return set(self.missing_proxies(canonical_ids, proxies, config, revisions=revisions))
 
-    def scores_table(self, config: ScoringConfig,
-                     proxies: Iterable[str] | None = None) -> dict[str, dict[str, Score]]:
+    def scores_table(self, config: ScoringConfig, proxies: Iterable[str] | None = None, *,
+                     revisions: Revisions | None = None) -> dict[str, dict[str, Score]]:
         """``{canonical_id: {proxy: Score}}`` of every stored cell under ``config`` (in order of storage)."""
         sql = ("SELECT canonical_id, proxy, revision, value, status, message, seconds FROM results "
                "WHERE config_hash = ? AND seed = ?")
@@ -407,7 +405,7 @@ class SQLiteStore:
             sql += f" AND proxy IN ({', '.join('?' * len(names))})"
             params.extend(names)
         table: dict[str, dict[str, Score]] = {}
-        for cid, name, _, *rest in _current_rows(self._db.execute(sql + " ORDER BY id", params)):
+        for cid, name, _, *rest in _current_rows(self._db.execute(sql + " ORDER BY id", params), revisions):
             table.setdefault(cid, {})[name] = Score(name, *rest)
         return table
 

@@ -1,9 +1,11 @@
-"""A cell from whatever a user names: a recipe file, a named cell, an inline recipe, or a benchmark id."""
+"""A cell from whatever a user names: a recipe file, a named cell, an inline recipe, or a benchmark id (so it
+lives above the benchmark, not among the cells)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from zeronas.bench.nbnlp import Benchmark
 from zeronas.cells.recipe import Cell, RecipeError, load_cell, parse_recipe
 
 
@@ -23,8 +25,6 @@ def resolve_cell(spec: str) -> Cell:
         return load_cell(path)
     if spec.lstrip().startswith("{"):
         return parse_recipe(spec, source="command-line recipe")
-    from zeronas.bench.nbnlp import Benchmark
-
     try:
         return Benchmark.nbnlp().get(spec).cell
     except KeyError:
