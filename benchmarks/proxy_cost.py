@@ -36,7 +36,8 @@ worker) are drawn before the first cell, as a worker draws them before its first
 ``build_s`` is the median time of building a cell's whole seeded model (every layer and the decoder).
 
     python benchmarks/proxy_cost.py [--cells 20] [--proxies a,b] [--specs 'hidden_cov!state_escape,zen']
-        [--predictor-features] [--threads N] [--repeats 3] [--share-cache] [--tiny] [--json] [--clock cpu]
+        [--predictor-features] [--threads N] [--repeats 3] [--share-cache] [--tiny] [--json] [--json-out FILE]
+        [--clock cpu]
 """
 
 from __future__ import annotations
@@ -343,6 +344,7 @@ def main() -> None:
     ap.add_argument("--share-cache", action="store_true", help="keep ctx.cache across a cell's proxies")
     ap.add_argument("--tiny", action="store_true", help="the TINY test config instead of the default")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--json-out", default="", help="also write that JSON object to this file")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="wall-clock time, or this process's CPU time (steadier on a busy machine; use --threads 1)")
     args = ap.parse_args()
@@ -362,6 +364,8 @@ def main() -> None:
         raise SystemExit(str(exc.args[0] if exc.args else exc)) from None
     config = TINY if args.tiny else ScoringConfig()
     run = measure(pick_cells(args.cells), names, specs, config, args.repeats, args.share_cache)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(summary(run), indent=1) + "\n")
     if args.json:
         print(json.dumps(summary(run), indent=1))
     else:
