@@ -192,7 +192,9 @@ class Run:
 
 
 def _time_proxy(run: Run, ctx: ScoringContext, name: str, rid: int, floor: float, share_cache: bool) -> float:
-    if not share_cache:
+    if share_cache:  # as score_cell runs them: each proxy knows which run after it (and may leave work for them)
+        ctx.upcoming = tuple(run.names[run.names.index(name) + 1:])
+    else:
         ctx.cache.clear()
     start_mib = 0.0
     if run.can_reset:
