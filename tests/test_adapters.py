@@ -396,8 +396,8 @@ def test_score_model_command_errors_are_one_line(tmp_path, monkeypatch):
         (["zn_no_such_module:build"], "cannot import 'zn_no_such_module'"),
         (["zn_user_lm2:nothing"], "has no attribute 'nothing'"),
         (["zn_user_lm2:not_a_model"], "is a int, not an nn.Module"),
-        (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "missing.pt")], "no such checkpoint file"),
-        (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "evil.pt")], "not a weights-only PyTorch checkpoint"),
+        (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "missing.pt")], "missing.pt: no such file"),
+        (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "evil.pt")], "pickled object of type print"),
         (["zn_user_lm2:build", "--checkpoint", str(tmp_path / "wrong.pt")], "does not fit the model"),
         (["zn_user_lm2:build", "--corpus", "wikitext-2"], "vocabulary has 10000 entries"),
     ]

@@ -1,4 +1,4 @@
-"""Scoring at scale: resumable runs, a real SIGKILL of a real run, per-cell time limits, Ray.
+"""Scoring at scale: resumable runs, a real SIGKILL of a real run, per-proxy time limits, Ray.
 
 Slow and failing proxies come from a test-only module written to a temporary folder and imported by the
 workers through ``score_many(imports=...)``; it is removed from the registry afterwards.
@@ -57,6 +57,21 @@ def t_fail(ctx):
 @proxy("t_nan", higher_is_better=True, needs_data=False, description="test only")
 def t_nan(ctx):
     return float("nan")
+
+
+@proxy("t_exit", higher_is_better=True, needs_data=False, description="test only")
+def t_exit(ctx):
+    raise SystemExit(3)
+
+
+@proxy("t_osexit", higher_is_better=True, needs_data=False, description="test only")
+def t_osexit(ctx):
+    os._exit(5)
+
+
+@proxy("t_interrupt", higher_is_better=True, needs_data=False, description="test only")
+def t_interrupt(ctx):
+    raise KeyboardInterrupt
 '''
 
 RUN_SCRIPT = '''
@@ -159,12 +174,35 @@ def test_time_limit_stops_the_worker_and_stores_timeout(plugin_dir, tmp_path, mo
     assert (summary.scored, summary.failed, summary.timed_out) == (2, 1, 1)
     with open_store(url) as store:
         timed_out, done = store.get(slow.canonical_id, TINY), store.get(fast.canonical_id, TINY)
-    assert {s.status for s in timed_out.values()} == {"timeout"} and set(timed_out) == {"params", "t_sleep"}
-    assert all(s.value is None and "1.5 s limit" in s.message and s.seconds >= 1.5 for s in timed_out.values())
+    # only the proxy that ran past the limit is a timeout: params, computed before it, is kept
+    assert timed_out["params"].status == "ok"
+    assert timed_out["params"].value == score_cell(slow, ["params"], TINY)["params"].value
+    late = timed_out["t_sleep"]
+    assert late.status == "timeout" and late.value is None and "1.5 s limit" in late.message and late.seconds >= 1.5
     assert {s.status for s in done.values()} == {"ok"}  # a new worker took the next cell
     workers = [int(p.name) for p in pids.iterdir()]
     assert len(workers) == 2 and os.getpid() not in workers
     assert not any(_alive(pid) for pid in workers)  # the sleeping worker was really stopped
+
+
+def test_each_proxys_failure_is_its_own_row(plugin_dir, tmp_path, monkeypatch) -> None:
+    """A proxy that exits, kills its worker, raises KeyboardInterrupt or hangs costs only its own score: the
+    proxies before and after it in the same cell are computed and kept, on a new worker where needed."""
+    monkeypatch.setenv("ZERONAS_TEST_SLEEP", "120")
+    cell = reference_cell("gru")
+    url = f"sqlite:///{tmp_path}/f.db"
+    names = ["params", "t_exit", "t_osexit", "t_interrupt", "t_sleep", "recurrent_fanin"]
+    summary = score_many([cell], names, TINY, url, workers=1, timeout_s=8, progress=False, imports=[PLUGIN])
+    assert (summary.scored, summary.timed_out) == (1, 1)
+    with open_store(url) as store:
+        row = store.get(cell.canonical_id, TINY)
+    expected = score_cell(cell, ["params", "recurrent_fanin"], TINY)
+    for name in ("params", "recurrent_fanin"):
+        assert row[name].status == "ok" and row[name].value == expected[name].value
+    assert row["t_exit"].status == "error" and "sys.exit(3)" in row["t_exit"].message
+    assert row["t_osexit"].status == "error" and "exit code 5" in row["t_osexit"].message
+    assert row["t_interrupt"].status == "error" and "KeyboardInterrupt" in row["t_interrupt"].message
+    assert row["t_sleep"].status == "timeout" and "8 s limit" in row["t_sleep"].message
 
 
 def test_a_worker_pool_serves_many_calls_and_replaces_a_timed_out_worker(plugin_dir, tmp_path,
@@ -202,7 +240,8 @@ def test_a_worker_pool_serves_many_calls_and_replaces_a_timed_out_worker(plugin_
         pool.score([reference_cell("gru")], ["params"], url, progress=False)
     with open_store(url) as store:
         rows = store.scores_table(TINY)
-    assert len(rows) == 8 and {s.status for s in rows[slow.canonical_id].values()} == {"timeout"}
+    assert len(rows) == 8 and rows[slow.canonical_id]["t_sleep"].status == "timeout"
+    assert rows[slow.canonical_id]["params"].status == "ok"  # computed before the proxy that hung: kept
 
 
 def test_a_worker_pool_replaces_a_worker_killed_while_idle(plugin_dir, tmp_path) -> None:
@@ -278,7 +317,8 @@ def test_ray_executor(plugin_dir, tmp_path) -> None:
     assert (summary.scored, summary.failed, summary.timed_out, summary.workers) == (3, 1, 1, 2)
     with open_store(url) as store:
         table = store.scores_table(TINY)
-    assert {s.status for s in table[slow.canonical_id].values()} == {"timeout"}
+    assert table[slow.canonical_id]["t_sleep"].status == "timeout"
+    assert table[slow.canonical_id]["params"].status == "ok"  # each proxy's failure is its own row
     for cell in fast:
         row = table[cell.canonical_id]
         assert row["params"].value == row["t_sleep"].value == score_cell(cell, ["params"], TINY)["params"].value

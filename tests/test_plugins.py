@@ -171,12 +171,32 @@ def test_missing_plugin_is_one_clean_error_line():
 def test_broken_entry_point_names_distribution_and_entry_point(tmp_path, isolated):
     _write_dist(tmp_path, "broken = zn_missing_mod:setup")
     isolated.syspath_prepend(str(tmp_path))
-    with pytest.raises(plugins.PluginError) as info:
-        plugins.load_plugins()
-    message = str(info.value)
+    with pytest.warns(plugins.PluginWarning) as info:
+        assert plugins.load_plugins() == ()
+    message = str(info[0].message)
     assert "'broken'" in message and "'zn-plugin-dist'" in message and "No module named 'zn_missing_mod'" in message
-    with pytest.raises(plugins.PluginError):  # not marked loaded: the next lookup fails the same way
-        plugins.load_plugins()
+    assert list(plugins.broken_plugins()) == ["zn_missing_mod:setup"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plugins.load_plugins() == ()  # said once per process, never an error
+
+
+def test_a_broken_installed_plugin_blocks_no_command(tmp_path):
+    """A broken entry point is one warning line; every command still works (store --help included), and a
+    plugin named with --plugin that cannot be loaded is still an error."""
+    folder = _plugin_folder(tmp_path)
+    _write_dist(folder, "broken = zn_missing_mod:setup")
+    for args in (["store", "--help"], ["proxies", "--json"], ["cell", "show", "lstm", "--json"]):
+        proc = _zeronas(args, tmp_path, folder)
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (args, stderr)
+        assert stderr.count("warning: ") == 1 and "plugin 'broken'" in stderr and "zn_missing_mod" in stderr, stderr
+        assert "Traceback" not in stderr
+    proc = _zeronas(["--plugin", "zn_missing_too", "proxies"], tmp_path, folder)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "zn_missing_too" in stderr
 
 
 def test_plugin_proxy_clashing_with_a_builtin_names_both(tmp_path, isolated):

@@ -165,11 +165,11 @@ def test_escape_bookkeeping_in_chunks_is_the_bookkeeping_of_every_step(corpus, m
 
 
 def test_recommended_method_builds_only_layer_one(corpus):
-    from zeronas.proxies.runner import _run_proxies
+    from zeronas.proxies.runner import run_proxies
 
     names = ["hidden_cov", "state_escape"]
     ctx = ScoringContext(reference_cell("lstm"), TINY, corpus)
-    scores = _run_proxies(names, ctx)
+    scores = run_proxies(names, ctx)
     assert len(ctx._seeded()._layers) == 1 and ctx._template is None  # no layer 2 or 3, no decoder, no copy
     again = score_cell(reference_cell("lstm"), names, TINY, corpus)
     for name in names:

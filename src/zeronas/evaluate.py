@@ -79,6 +79,8 @@ def run_evaluation(*, ground_truth: str | Path = "nb-nlp", proxies: Sequence[str
     members = _members(names + ([] if model is None else list(model.proxies)))
     if limit is not None and limit < 0:
         raise MetricsError(f"--limit must be 0 or more, got {limit}")
+    if isinstance(sample_seed, bool) or not isinstance(sample_seed, int) or not 0 <= sample_seed < 2**32:
+        raise MetricsError(f"--sample-seed must be an integer from 0 to 2**32-1, got {sample_seed!r}")
     if report_dir is not None:
         from zeronas.report import check_report_dir
 

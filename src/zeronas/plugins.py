@@ -23,21 +23,29 @@ on every node of the cluster).
 from __future__ import annotations
 
 import importlib
+import warnings
 from contextlib import contextmanager
 from importlib.metadata import EntryPoint, entry_points
 from typing import Iterator, Sequence
 
-__all__ = ["GROUP", "PluginError", "load_plugins", "loaded_plugins", "import_plugins", "scoped", "worker_imports"]
+__all__ = ["GROUP", "PluginError", "PluginWarning", "broken_plugins", "load_plugins", "loaded_plugins",
+           "import_plugins", "scoped", "worker_imports"]
 
 GROUP = "zeronas.plugins"
 
 _loaded: list[str] = []  # specs loaded by load_plugins, in order: what every worker imports too
 _called: set[str] = set()  # module:attribute specs whose attribute was called (never twice in one process)
 _entry_points_loaded = False
+_broken: dict[str, str] = {}  # entry point value -> why it could not be loaded (one line)
 
 
 class PluginError(ImportError):
     """A plugin that cannot be imported, or raised while importing; the message is one line naming it."""
+
+
+class PluginWarning(UserWarning):
+    """An installed (entry-point) plugin that cannot be loaded: every command still works, without what that plugin
+    registers; the message is one line naming the plugin, its distribution and the error."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -90,21 +98,35 @@ def _record(spec: str) -> None:
 
 def load_plugins(modules: Sequence[str] = ()) -> tuple[str, ...]:
     """Load the entry-point plugins (once per process) and ``modules`` (each ``module`` or ``module:attribute``;
-    comma-separated lists are split). Returns every plugin loaded so far, for the workers. Raises
-    :class:`PluginError` on the first plugin that cannot be loaded (the entry points are then tried again by the
-    next call, which fails the same way instead of silently lacking them)."""
+    comma-separated lists are split). Returns every plugin loaded so far, for the workers.
+
+    An installed plugin that cannot be loaded does not stop anything: it is a :class:`PluginWarning` (once per
+    process; :func:`broken_plugins` lists them), and what it would register is missing, so that one broken package
+    never blocks every command (``zeronas store --help`` included). A ``module`` asked for by name is different:
+    one that cannot be loaded raises :class:`PluginError`."""
     global _entry_points_loaded
     specs = [s.strip() for m in modules for s in m.split(",") if s.strip()]
     if not _entry_points_loaded:
+        _entry_points_loaded = True
         for ep in _entry_points():
             dist = ep.dist.name if ep.dist is not None else "unknown"
-            _import(ep.value, f"plugin {ep.name!r} (entry point {GROUP} of distribution {dist!r}: {ep.value})")
+            try:
+                _import(ep.value, f"plugin {ep.name!r} (entry point {GROUP} of distribution {dist!r}: {ep.value})")
+            except PluginError as exc:
+                _broken[ep.value] = str(exc)
+                warnings.warn(PluginWarning(f"{exc}; its proxies, spaces and adapters are not available"),
+                              stacklevel=2)
+                continue
             _record(ep.value)
-        _entry_points_loaded = True
     for spec in specs:
         _import(spec, f"plugin module {spec!r}")
         _record(spec)
     return tuple(_loaded)
+
+
+def broken_plugins() -> dict[str, str]:
+    """The installed plugins that could not be loaded in this process: entry point -> the one-line reason."""
+    return dict(_broken)
 
 
 def loaded_plugins() -> tuple[str, ...]:
@@ -125,9 +147,10 @@ def scoped() -> Iterator[None]:
     called attributes) is forgotten when it ends. The registries have their own scopes (``PROXIES.scoped()``...);
     an imported module stays imported."""
     global _entry_points_loaded
-    saved = (list(_loaded), set(_called), _entry_points_loaded)
+    saved = (list(_loaded), set(_called), _entry_points_loaded, dict(_broken))
     _loaded.clear()
     _called.clear()
+    _broken.clear()
     _entry_points_loaded = False
     try:
         yield
@@ -135,6 +158,8 @@ def scoped() -> Iterator[None]:
         _loaded[:] = saved[0]
         _called.clear()
         _called.update(saved[1])
+        _broken.clear()
+        _broken.update(saved[3])
         _entry_points_loaded = saved[2]
 
 

@@ -286,6 +286,11 @@ def check_report_dir(directory: str | Path) -> Path:
     """Create the report folder now (or check the existing one) and make sure it can be written, so that a bad
     ``--report`` fails before any scoring instead of after it; :class:`ReportError` names the path."""
     d = Path(directory)
+    try:  # the report names its own files: a path that is not text would fail when writing, after the scoring
+        str(d).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReportError(f"--report {str(d).encode('utf-8', 'backslashreplace').decode()}: the path is not valid "
+                          "UTF-8 text; choose another") from None
     if d.exists() and not d.is_dir():
         raise ReportError(f"--report {d}: exists and is not a folder")
     try:

@@ -125,13 +125,13 @@ class Benchmark:
     @classmethod
     def from_csv(cls, path: str | Path) -> "Benchmark":
         """Read a benchmark CSV (plain or ``.gz``, UTF-8). Raises :class:`BenchmarkError` naming file and line."""
+        from zeronas.files import MiB, FileArgError, read_regular
+
         p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except FileNotFoundError:
-            raise BenchmarkError(f"{p}: no such file") from None
-        except OSError as exc:
-            raise BenchmarkError(f"{p}: cannot read: {exc}") from None
+        try:  # a regular file of bounded size: never a FIFO that blocks or /dev/zero
+            raw = read_regular(p, what="ground-truth file", limit=512 * MiB)
+        except FileArgError as exc:
+            raise BenchmarkError(str(exc)) from None
         if p.suffix == ".gz":
             try:
                 raw = gzip.decompress(raw)

@@ -175,13 +175,13 @@ def _cell_from(recipe: dict[str, dict[str, Any]], name: str | None) -> Cell:
 
 def load_cell(path: str | Path, *, name: str | None = None) -> Cell:
     """Read and validate a recipe file. Errors name the file."""
+    from zeronas.files import MiB, FileArgError, read_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise RecipeError(f"{p}: cannot read: {exc}") from None
+    try:  # a regular file of bounded size: never a FIFO that blocks or /dev/zero
+        text = read_text(p, what="recipe file", limit=16 * MiB)
+    except FileArgError as exc:
+        raise RecipeError(str(exc)) from None
     return parse_recipe(text, source=str(p), name=name)
 
 

@@ -15,8 +15,9 @@ GroundTruth = Annotated[str, typer.Option("--ground-truth", help="nb-nlp (bundle
 Store = Annotated[str, typer.Option("--store", help="Results store URL (sqlite:///file.db) or path; every "
                                                     "command shares it.")]
 Workers = Annotated[Optional[int], typer.Option("--workers", help="Processes (default: all cores).")]
-Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Per-cell scoring limit in seconds; a cell "
-                                                                    "past it is stored as status timeout.")]
+Timeout = Annotated[Optional[float], typer.Option("--timeout", help="Per-proxy scoring limit in seconds; a proxy "
+                                                                    "past it is stored as status timeout, the "
+                                                                    "cell's other proxies are kept.")]
 ScoringConfigFile = Annotated[Optional[Path], typer.Option("--scoring-config",
                                                            help="JSON file of ScoringConfig fields.")]
 Corpus = Annotated[Optional[str], typer.Option("--corpus", help=CORPUS_HELP)]

@@ -10,7 +10,7 @@ import typer
 
 from zeronas import __version__
 from zeronas.cli import cells, evaluate, models, predict, refine, search, store, train
-from zeronas.cli._common import err, fail, out
+from zeronas.cli._common import err, fail, out, safe
 
 app = typer.Typer(help="Training-free neural architecture search for recurrent networks.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -27,12 +27,21 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
     if version:
         out.print(f"zeronas {__version__}")
         raise typer.Exit()
-    from zeronas.plugins import PluginError, load_plugins
+    import warnings
+
+    from zeronas.plugins import PluginError, PluginWarning, load_plugins
 
     try:
-        load_plugins(plugins or ())
-    except PluginError as exc:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PluginWarning)
+            load_plugins(plugins or ())
+    except PluginError as exc:  # a plugin named with --plugin: the command needs it
         raise fail(str(exc))
+    for warning in caught:  # an installed plugin that is broken: said once, and every command still works
+        if issubclass(warning.category, PluginWarning):
+            err.print(f"warning: {safe(warning.message, one_line=True)}", highlight=False, markup=False)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 app.add_typer(cells.cell_app, name="cell")

@@ -131,6 +131,12 @@ def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, o
         raise fail(str(exc).strip('"'))
     names = proxy_specs(proxies)
     config = scoring_config(seed, device, batch_size, seq_len, config_file, corpus=corpus)
-    with proxies_progress("scoring", quiet) as progress:
-        results = score_cell(cell, names, config, progress=progress)
+    from zeronas.core.config import ConfigError
+    from zeronas.proxies.runner import ProxyReturnError
+
+    try:
+        with proxies_progress("scoring", quiet) as progress:
+            results = score_cell(cell, names, config, progress=progress)
+    except (ConfigError, ProxyReturnError) as exc:
+        raise fail(str(exc))
     print_scores(results, config, as_json, spec, {"canonical_id": cell.canonical_id, "arch_sha1": cell.arch_sha1})

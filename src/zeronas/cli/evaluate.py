@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from zeronas.cli._common import err, fail, out, scoring_config
+from zeronas.cli._common import command_line, err, fail, out, scoring_config
 from zeronas.cli._options import (BatchSize, Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile,
                                   ScoringSeed, SeqLen, Store, Timeout, Workers)
 from zeronas.store import DEFAULT_STORE
@@ -50,7 +49,7 @@ def evaluate_cmd(ground_truth: GroundTruth = "nb-nlp",
                       config=_note_corpus(scoring_config(seed, device, batch_size, seq_len, config_file, corpus),
                                           ground_truth),
                       executor=executor, ray_address=address, progress=not quiet, score=not no_score,
-                      report_dir=report, command="zeronas " + " ".join(sys.argv[1:]), predictor=predictor)
+                      report_dir=report, command=command_line(), predictor=predictor)
     _print(evaluation, as_json, report)
 
 

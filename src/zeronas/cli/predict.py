@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from zeronas.cli._common import fail, out, scoring_config
+from zeronas.cli._common import command_line, fail, out, scoring_config
 from zeronas.cli._options import Corpus, Device, GroundTruth, NoScore, Quiet, ScoringConfigFile, Store, Timeout, Workers
 from zeronas.store import DEFAULT_STORE
 
@@ -82,6 +81,29 @@ def _errors() -> tuple[type[BaseException], ...]:
             ValueError, FileNotFoundError)
 
 
+def _is_model_file(path: Path) -> bool:
+    """Is ``path`` a model file of `zeronas predict fit` (which a new fit may replace)?"""
+    from zeronas.files import FileArgError, read_text
+    from zeronas.predict.model import FORMAT, MAX_MODEL_BYTES
+
+    try:
+        data = json.loads(read_text(path, what="model file", limit=MAX_MODEL_BYTES))
+    except (FileArgError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def _check_model_out(out_path: Path, force: bool, store: str) -> None:
+    from zeronas.files import FileArgError, check_output
+    from zeronas.store import store_file
+
+    try:
+        check_output(out_path, force=force, protected=[p for p in [store_file(store)] if p is not None],
+                     what="model file", may_replace=_is_model_file)
+    except FileArgError as exc:
+        raise fail(f"--out: {exc}")
+
+
 @predict_app.command("fit")
 def fit_cmd(ground_truth: GroundTruth = "nb-nlp",
             labels: Optional[int] = typer.Option(None, "--labels", help="Fit on a seeded sample of N labelled "
@@ -97,7 +119,11 @@ def fit_cmd(ground_truth: GroundTruth = "nb-nlp",
                                                 help="A feature proxy whose label-free ranking the trees start "
                                                      "from, or 'none' (default: hidden_cov, the recommended "
                                                      "method's ranking proxy, when it is a feature)."),
-            out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o", help="Model file (JSON) to write."),
+            out_path: Path = typer.Option(Path(DEFAULT_MODEL), "--out", "-o",
+                                          help="Model file (JSON) to write; an older model file there is replaced, "
+                                               "any other file only with --force, the store never."),
+            force: bool = typer.Option(False, "--force", help="Replace an existing --out file that is not a model "
+                                                              "file."),
             store: Store = DEFAULT_STORE, workers: Workers = None, timeout: Timeout = 600.0,
             config_file: ScoringConfigFile = None, corpus: Corpus = None, device: Device = None,
             no_score: NoScore = False,
@@ -107,6 +133,7 @@ def fit_cmd(ground_truth: GroundTruth = "nb-nlp",
     from zeronas.predict.data import resolve_prior
     from zeronas.predict.model import Predictor
 
+    _check_model_out(out_path, force, store)  # before hours of scoring, and before anything is written
     config = _config(config_file, device, corpus)
     try:
         names, data, _ = _labelled(ground_truth, labels, seed, proxies, structure, config, store, not no_score,
@@ -178,7 +205,7 @@ def curve_cmd(ground_truth: GroundTruth = "nb-nlp",
                                 prior_higher_is_better=prior_hib, progress=not quiet)
     except _errors() as exc:
         raise fail(str(exc).strip('"'))
-    curve = {"command": "zeronas " + " ".join(sys.argv[1:]), "ground_truth": ground_truth,
+    curve = {"command": command_line(), "ground_truth": ground_truth,
              "n_cells": len(data.archs), "n_diverged": sum(x is None for x in data.losses),
              "config_hash": config.config_hash(), "config": config.to_dict(), "features": names,
              "structure": structure, "prior": prior_name, "repeats": repeats, "folds": FOLDS, "seed": seed,

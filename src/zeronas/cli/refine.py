@@ -74,6 +74,14 @@ def refine_cmd(cells: Optional[List[str]] = CELLS, from_store: Optional[int] = F
     of the table's cells under each shortlist policy."""
     opts = RefineOptions(rungs, eta, unit, seed, device, checkpoint, corpus, epochs, quick, checkpoint_every,
                          references, executor, ray_address, gpus_per_trial, cpus_per_trial, as_json, plot, quiet)
+    if plot is not None:  # a PNG may be replaced; the results store never (checked before hours of training)
+        from zeronas.files import FileArgError, check_output
+        from zeronas.store import store_file
+
+        try:
+            check_output(plot, force=True, protected=[p for p in [store_file(store)] if p is not None], what="plot")
+        except FileArgError as exc:
+            raise fail(f"--plot: {exc}")
     if replay is not None and not cells and from_store is None:
         return replay_pools(replay, opts, repeats if repeats is not None else 300, pool_fraction, k, store,
                             proxy, config_file)

@@ -75,7 +75,7 @@ def search_cmd(space: str = typer.Option("nb-nlp", "--space",
     (same seed) resumes, scoring nothing twice. With --refine K, then refine K of the cells it scored by training
     (see zeronas refine)."""
     config = _config(config_file, corpus, algorithm)
-    gates = _check_options(gate, guard, top, proxy, save_best)
+    gates = _check_options(gate, guard, top, proxy, save_best, store)
     opts = _refine_options(refine, RefineOptions(rungs, eta, unit, seed, device, refine_dir, None, epochs, quick,
                                                  references=references, as_json=as_json, quiet=quiet), corpus)
     _warn_small_budget(algorithm, budget, time_budget)
@@ -134,7 +134,7 @@ def _config(config_file: Optional[Path], corpus: Optional[str], algorithm: str) 
 
 
 def _check_options(gate: Optional[str], guard: Optional[str], top: int, proxy: Optional[str],
-                   save_best: Optional[Path]) -> list[str]:
+                   save_best: Optional[Path], store: str) -> list[str]:
     """The gate names (of --gate and its deprecated former name --guard), after the options that need no search
     are checked (a bad one costs no scoring)."""
     from zeronas.proxies.registry import parse_proxy_list
@@ -152,6 +152,7 @@ def _check_options(gate: Optional[str], guard: Optional[str], top: int, proxy: O
     if proxy is not None and not proxy.strip():
         raise fail("--proxy: no proxy named")
     if save_best is not None:
+        _never_the_store(save_best, store)
         if save_best.is_dir():
             raise fail(f"--save-best: {save_best} is a folder, not a file")
         if save_best.exists() and not save_best.is_file():
@@ -162,6 +163,20 @@ def _check_options(gate: Optional[str], guard: Optional[str], top: int, proxy: O
         if not os.access(parent, os.W_OK):
             raise fail(f"--save-best: the folder {parent} is not writable")
     return gates
+
+
+def _never_the_store(save_best: Path, store: str) -> None:
+    """A recipe file may be replaced; the results store (or its -wal/-shm file) never."""
+    from zeronas.files import FileArgError, check_output
+    from zeronas.store import store_file
+
+    if save_best.is_dir():
+        return  # said below, in the words the option has always used
+    try:
+        check_output(save_best, force=True, protected=[p for p in [store_file(store)] if p is not None],
+                     what="best recipe")
+    except FileArgError as exc:
+        raise fail(f"--save-best: {exc}")
 
 
 def _warn_small_budget(algorithm: str, budget: Optional[int], time_budget: Optional[float]) -> None:

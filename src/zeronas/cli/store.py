@@ -22,10 +22,11 @@ EXPORT_COLUMNS = ("canonical_id", "proxy", "revision", "config_hash", "seed", "v
 
 
 def _open(store: str, read_only: bool):
+    """An existing SQLite store (a missing one is an error: these commands never create a store)."""
     from zeronas.store import StoreError, open_store
 
     try:
-        return open_store(store, read_only=read_only)
+        return open_store(store, read_only=read_only, create=False)
     except StoreError as exc:
         raise fail(str(exc))
 
@@ -85,41 +86,29 @@ def delete_cmd(store: Store = DEFAULT_STORE,
 @store_app.command("export")
 def export_cmd(store: Store = DEFAULT_STORE,
                out_path: Optional[Path] = typer.Option(None, "--out", "-o",
-                                                       help="File to write (default: CSV on stdout)."),
+                                                       help="File to write (default: CSV on stdout); never the "
+                                                            "store itself, nor an existing file without --force."),
                fmt: Optional[str] = typer.Option(None, "--format",
-                                                 help="csv or parquet (default: from --out's suffix, else csv)."))\
-        -> None:
+                                                 help="csv or parquet (default: from --out's suffix, else csv)."),
+               force: bool = typer.Option(False, "--force", help="Replace an existing --out file.")) -> None:
     """One row per stored score (every revision), as CSV or Parquet, e.g. for pandas.read_csv."""
+    from zeronas.files import FileArgError, check_output
+    from zeronas.store import store_file
 
     kind = (fmt or (out_path.suffix.lstrip(".") if out_path is not None and out_path.suffix else "csv")).lower()
     if kind not in ("csv", "parquet"):
         raise fail(f"--format: {kind!r} is not csv or parquet")
     if kind == "parquet" and out_path is None:
         raise fail("--format parquet needs --out FILE")
-    with _open(store, read_only=True) as st:
-        rows = st.rows()
+    if out_path is not None:  # before the store is opened and before anything is opened for writing
         try:
-            if kind == "parquet":
-                try:
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-                except ImportError:
-                    raise fail("Parquet needs pyarrow: pip install pyarrow (or export CSV)") from None
-                table = pa.Table.from_pylist(list(rows))
-                pq.write_table(table, out_path)
-                n = table.num_rows
-            else:
-                fh = sys.stdout if out_path is None else out_path.open("w", newline="", encoding="utf-8")
-                try:
-                    writer = csv.DictWriter(fh, fieldnames=list(EXPORT_COLUMNS))
-                    writer.writeheader()
-                    n = 0
-                    for row in rows:
-                        writer.writerow(row)
-                        n += 1
-                finally:
-                    if out_path is not None:
-                        fh.close()
+            check_output(out_path, force=force, protected=[p for p in [store_file(store)] if p is not None],
+                         what="export")
+        except FileArgError as exc:
+            raise fail(f"--out: {exc}")
+    with _open(store, read_only=True) as st:
+        try:
+            n = _write_rows(st.rows(), out_path, kind)
         except BrokenPipeError:  # `zeronas store export | head`: the reader has what it wanted
             import os
 
@@ -129,6 +118,31 @@ def export_cmd(store: Store = DEFAULT_STORE,
             raise fail(f"{out_path or 'stdout'}: cannot write: {exc.strerror or exc}")
     if out_path is not None:
         out.print(f"wrote {n:,} rows to {out_path}", highlight=False, markup=False)
+
+
+def _write_rows(rows, out_path: Optional[Path], kind: str) -> int:
+    """Write the rows as CSV (stdout when no path) or Parquet; return how many."""
+    if kind == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise fail("Parquet needs pyarrow: pip install pyarrow (or export CSV)") from None
+        table = pa.Table.from_pylist(list(rows))
+        pq.write_table(table, out_path)
+        return table.num_rows
+    fh = sys.stdout if out_path is None else out_path.open("w", newline="", encoding="utf-8")
+    try:
+        writer = csv.DictWriter(fh, fieldnames=list(EXPORT_COLUMNS))
+        writer.writeheader()
+        n = 0
+        for row in rows:
+            writer.writerow(row)
+            n += 1
+    finally:
+        if out_path is not None:
+            fh.close()
+    return n
 
 
 @store_app.command("vacuum")

@@ -198,17 +198,19 @@ def _split_files(path: Path) -> dict[str, Path]:
             if not file.is_file():
                 raise CorpusError(f"{file}: missing file (a corpus folder needs train.txt, valid.txt and test.txt)")
         return files
-    if path.is_file():
+    if path.exists():  # a file (a FIFO or a device is refused by name when read)
         return {split: path for split in SPLITS}
     raise CorpusError(f"{path}: no such file or folder (a corpus is ptb, wikitext-2, a text file, or a folder "
                       "with train.txt, valid.txt and test.txt)")
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read: {exc}") from None
+    from zeronas.files import GiB, FileArgError, read_regular
+
+    try:  # a regular file of bounded size: never a FIFO that blocks or /dev/zero
+        return read_regular(path, what="corpus file", limit=4 * GiB)
+    except FileArgError as exc:
+        raise CorpusError(str(exc)) from None
 
 
 def _decode(path: Path, data: bytes) -> str:

@@ -23,7 +23,10 @@ loss reads that quality off the training cells' loss quantiles.
 
 The model file is JSON: both boosters as LightGBM's own text format (no pickle), the feature list, the scoring
 config and its hash, the package version and a SHA-256 of everything else. :func:`load_predictor` checks all of
-them and raises :class:`PredictorError` naming the file and what is wrong.
+them and raises :class:`PredictorError` naming the file and what is wrong. The SHA-256 has no key: it shows that
+the file is whole (not cut short, not changed by accident), not who wrote it, since anyone who edits the file can
+compute it again. So every field is checked for its type and range, and each booster is parsed and checked in
+Python (:mod:`zeronas.predict.booster`) before LightGBM's native parser sees a canonical text rebuilt from it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ QUALITY_GRADES = 31
 RANK_GROUP = 20
 RANK_REPEATS = 5
 LOSS_QUANTILES = 101
+MAX_MODEL_BYTES = 256 << 20  # a model file is read whole: a bound, so that /dev/zero or a huge file is refused
 
 
 class PredictorError(ValueError):
@@ -221,15 +225,16 @@ class Predictor:
         return p
 
 
-def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predictor:
-    """Read and check a model file; with ``config_hash``, also require that it was fitted on that config."""
-    p = Path(path)
+def _read_model_json(p: Path) -> dict[str, Any]:
+    """The JSON object of a model file: a regular file of bounded size, of this format, version and zeronas, whole
+    (its SHA-256 matches)."""
+    from zeronas.files import FileArgError, read_text
+
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PredictorError(f"{p}: no such model file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PredictorError(f"{p}: cannot read the model file: {exc}") from None
+        text = read_text(p, what="model file", limit=MAX_MODEL_BYTES)
+    except FileArgError as exc:
+        missing = str(exc).endswith(": no such file")
+        raise PredictorError(f"{p}: no such model file" if missing else str(exc)) from None
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -246,28 +251,25 @@ def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predi
     if data.get("zeronas_version") != __version__:
         raise PredictorError(f"{p}: fitted with zeronas {data.get('zeronas_version')}, this is {__version__}; the "
                              "proxies it reads may have changed: fit it again with `zeronas predict fit`")
-    try:
-        model = Predictor(proxies=list(data["proxies"]), structure=bool(data["structure"]),
-                          objective=str(data["objective"]), seed=int(data["seed"]),
-                          scoring_config=dict(data["scoring_config"]), config_hash=str(data["config_hash"]),
-                          regressor=None if data["regressor"] is None else str(data["regressor"]),
-                          classifier=None if data["classifier"] is None else str(data["classifier"]),
-                          p_diverge_constant=float(data["p_diverge_constant"]),
-                          goodness_mean=float(data["goodness_mean"]), goodness_std=float(data["goodness_std"]),
-                          loss_quantiles=[float(q) for q in data["loss_quantiles"]], params=dict(data["params"]),
-                          prior=None if data["prior"] is None else str(data["prior"]),
-                          prior_higher_is_better=bool(data["prior_higher_is_better"]),
-                          prior_values=[float(v) for v in data["prior_values"]],
-                          training=dict(data["training"]), version=str(data["zeronas_version"]),
-                          created=str(data.get("created", "")))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PredictorError(f"{p}: a field of the predictor is missing or malformed: {exc}") from None
-    if model.prior is not None and model.prior not in model.proxies:
-        raise PredictorError(f"{p}: its prior {model.prior!r} is not one of its proxies")
-    if data.get("features") != model.features:
-        raise PredictorError(f"{p}: its feature list does not match its proxies and structure flag")
+    return data
+
+
+def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predictor:
+    """Read and check a model file; with ``config_hash``, also require that it was fitted on that config. The
+    hash proves the file whole, not who wrote it: every field is checked before anything uses it, and the
+    boosters LightGBM gets are canonical texts rebuilt from checked lines (:mod:`zeronas.predict.booster`)."""
+    from zeronas.predict.fields import FieldError, checked_boosters, checked_fields
     from zeronas.proxies.registry import get_proxy
 
+    p = Path(path)
+    data = _read_model_json(p)
+    try:
+        fields = checked_fields(data, OBJECTIVES, LOSS_QUANTILES)
+    except FieldError as exc:
+        raise PredictorError(f"{p}: a field of the predictor is missing or malformed: {exc}") from None
+    model = Predictor(**fields)
+    if data.get("features") != model.features:
+        raise PredictorError(f"{p}: its feature list does not match its proxies and structure flag")
     for name in model.proxies:
         try:
             get_proxy(name)
@@ -279,7 +281,10 @@ def load_predictor(path: str | Path, *, config_hash: str | None = None) -> Predi
         raise PredictorError(f"{p}: fitted on scores of scoring config {model.config_hash}, but this run scores "
                              f"with config {config_hash}; pass the same --scoring-config, --seed and --corpus "
                              f"({corpus}), or fit again")
-    return model
+    try:
+        return Predictor(**checked_boosters(fields, _safe_names(model.features)))
+    except FieldError as exc:
+        raise PredictorError(f"{p}: a field of the predictor is missing or malformed: {exc}") from None
 
 
 def _fit_quality(X: np.ndarray, u: np.ndarray, start: np.ndarray, objective: str, params: TreeParams, seed: int,

@@ -20,6 +20,8 @@ stops being finite (then ``t*`` is the step before). Its growth rate is
 the mean log-growth of the state per step until it escaped (a finite number, however fast the state blew up:
 the run stops before float32 overflows, so no failure is turned into a made-up value). The probe's result is the
 largest rate over the radii and probe sequences: > 0 means that some starting state grows rather than decays.
+A model whose weights are not finite gives NaN, and one whose state is not finite one step after starting at RMS
+1 (enormous weights or inputs) gives +inf: no rate exists to measure, and a clean number would pass the gate.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class _Trajectories:
 
     def __init__(self, log_r: Tensor) -> None:
         self.log_r = log_r
+        self.no_rate = False  # the state was not finite one step after starting at RMS 1
         self.growth = torch.zeros_like(log_r)  # l_{t*} - log r, frozen once escaped
         self.steps = torch.full_like(log_r, float(HORIZON))  # t*
         self.live = torch.ones_like(log_r, dtype=torch.bool)
@@ -76,6 +79,10 @@ class _Trajectories:
         flat = torch.stack([torch.cat(state, dim=1) for _, state in self._pending]).double()  # (C, R*S, k*H)
         self._pending = []
         finite = torch.isfinite(flat).all(dim=2)
+        if first == 0 and not bool(finite[0, :N_SEQUENCES].all()):  # not finite one step from RMS 1: no rate exists
+            self.no_rate = True
+            self.live = torch.zeros_like(self.live)
+            return
         g = flat.pow(2).mean(dim=2).sqrt().log() - self.log_r
         finite &= torch.isfinite(g)
         # per trajectory, its first step in this chunk that is not finite or escapes (C: none)
@@ -96,6 +103,8 @@ class _Trajectories:
     def rates(self) -> Tensor:
         if self._pending:
             self._look()
+        if self.no_rate:
+            return torch.full_like(self.growth, math.inf)
         return self.growth / self.steps
 
 
@@ -103,6 +112,9 @@ def escape_rates(ctx: ScoringContext) -> Tensor:
     """``(len(RADII), N_SEQUENCES)`` growth rates (see the module docstring), float64. Cached in ``ctx.cache``."""
     key = "escape/rates"
     if key in ctx.cache:
+        return ctx.cache[key]
+    if not _finite_weights(ctx):  # NaN or inf weights: no rate to measure
+        ctx.cache[key] = torch.full((len(RADII), N_SEQUENCES), math.nan, dtype=torch.float64)
         return ctx.cache[key]
     layer = ctx.layer(0, fast_backward=False)  # read-only: only run forward, without a gradient
     tokens, _ = probe_batch(ctx.corpus.split(ctx.config.probe_split), N_SEQUENCES, HORIZON, ctx.config.seed)
@@ -120,6 +132,14 @@ def escape_rates(ctx: ScoringContext) -> Tensor:
     rates = trajectories.rates().view(n_r, N_SEQUENCES)
     ctx.cache[key] = rates
     return rates
+
+
+def _finite_weights(ctx: ScoringContext) -> bool:
+    """Whether every weight of the model is finite: a user's model is checked; a recipe's seeded weights are
+    uniform draws, finite by construction (so its layers are not built for the check)."""
+    if not ctx.user_model:
+        return True
+    return all(bool(torch.isfinite(p).all()) for p in ctx.read_only_model().parameters())
 
 
 def _run(layer: Any, x: Tensor, repeats: int, state: tuple[Tensor, ...], on_step: _Trajectories) -> None:

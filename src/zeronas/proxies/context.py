@@ -29,6 +29,25 @@ from zeronas.models.seeded import SeededParts
 Tensor = torch.Tensor
 
 
+class ReadOnlyCorpus:
+    """What a proxy sees of the corpus: every tensor it hands out is a copy, so a proxy that writes into a split
+    (or into the vocabulary) changes nothing for the proxies and cells after it."""
+
+    def __init__(self, corpus: Any) -> None:
+        self.raw = corpus
+
+    def split(self, name: str) -> Tensor:
+        return self.raw.split(name).clone()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.raw, name)
+        if isinstance(value, Tensor):
+            return value.clone()
+        if name == "vocab":
+            return copy.deepcopy(value)
+        return value
+
+
 class ScoringContext:
     """One per (cell or model, config). Every call to :meth:`model` returns a new model with identical weights,
     so a proxy may modify its model freely; :attr:`cache` lets related proxies share work (e.g. the NTK).
@@ -40,7 +59,7 @@ class ScoringContext:
     def __init__(self, cell: Cell | None, config: ScoringConfig, corpus: Any | None = None,
                  model: RecurrentLM | None = None) -> None:
         self.config = config
-        self._corpus = corpus
+        self._corpus = corpus.raw if isinstance(corpus, ReadOnlyCorpus) else corpus
         self.cache: dict[str, Any] = {}
         self.device = torch.device(config.device)
         self._template: RecurrentLM | None = None  # whole model; model() hands out copies, read_only_model() it
@@ -55,11 +74,16 @@ class ScoringContext:
         self.cell = cell
         if corpus is None and config.corpus.startswith("sha256:"):
             # a user's text can fail to load (moved, changed): fail here, not as every proxy's "error" score
-            self.corpus  # noqa: B018
+            self._raw_corpus  # noqa: B018
+
+    @property
+    def corpus(self) -> ReadOnlyCorpus:
+        """The config's corpus (ptb, wikitext-2, or a user's text checked against its digest), unless given; what a
+        proxy gets of it are copies (:class:`ReadOnlyCorpus`)."""
+        return ReadOnlyCorpus(self._raw_corpus)
 
     @cached_property
-    def corpus(self):
-        """The config's corpus (ptb, wikitext-2, or a user's text checked against its digest), unless given."""
+    def _raw_corpus(self) -> Any:
         if self._corpus is None:
             from zeronas.data.corpus import load_scoring_corpus
 
@@ -79,7 +103,7 @@ class ScoringContext:
     def vocab_size(self) -> int:
         if self._user_model:
             return self._template.vocab_size  # type: ignore[union-attr]
-        return len(self.corpus.vocab)
+        return len(self._raw_corpus.vocab)
 
     @property
     def emb_size(self) -> int:
@@ -107,18 +131,20 @@ class ScoringContext:
     def _probe(self) -> tuple[Tensor, Tensor]:
         from zeronas.data.corpus import probe_batch
 
-        split = self.corpus.split(self.config.probe_split)
+        split = self._raw_corpus.split(self.config.probe_split)  # probe_batch copies the windows it takes
         inputs, targets = probe_batch(split, self.config.batch_size, self.config.seq_len, self.config.seed)
         return inputs.to(self.device), targets.to(self.device)
 
     @property
     def inputs(self) -> Tensor:
-        """Probe token ids, time-major ``(seq_len, batch_size)``."""
-        return self._probe[0]
+        """Probe token ids, time-major ``(seq_len, batch_size)``: a copy, so a proxy that writes into it changes
+        nothing for the proxies after it."""
+        return self._probe[0].clone()
 
     @property
     def targets(self) -> Tensor:
-        return self._probe[1]
+        """The next tokens of :attr:`inputs` (a copy)."""
+        return self._probe[1].clone()
 
     def model_config(self) -> ModelConfig:
         c = self.config
@@ -181,26 +207,33 @@ class ScoringContext:
             return self._seeded().embed(tokens)
 
     @cached_property
+    def _embedded(self) -> Tensor:
+        return self.embed(self._probe[0])
+
+    @property
     def embedded_inputs(self) -> Tensor:
-        """The probe batch embedded ``(T, B, E)``, once per context; read-only."""
-        return self.embed(self.inputs)
+        """The probe batch embedded ``(T, B, E)``, computed once per context (a copy, like :attr:`inputs`)."""
+        return self._embedded.clone()
 
     def layer_outputs(self, index: int) -> Tensor:
         """The outputs ``(T, B, H)`` of layer ``index`` (0-based) on the probe batch from the zero state, as
-        ``run_layers`` computes them on the fast path, without a gradient; cached, read-only. For a recipe only
-        the layers up to ``index`` run (between two layers a recipe in eval mode applies nothing); a user's
-        model runs through its own ``run_layers``."""
+        ``run_layers`` computes them on the fast path, without a gradient; computed once per context (a copy).
+        For a recipe only the layers up to ``index`` run (between two layers a recipe in eval mode applies
+        nothing); a user's model runs through its own ``run_layers``."""
+        return self._layer_outputs(index).clone()
+
+    def _layer_outputs(self, index: int) -> Tensor:
         key = f"context/layer_outputs/{index}"
         if key not in self.cache:
             if not 0 <= index < self.n_layers:
                 raise IndexError(f"layer {index} does not exist: the model has {self.n_layers} layer(s)")
             with torch.no_grad():
                 if self._user_model:
-                    outputs, _ = self.read_only_model().run_layers(self.embedded_inputs, return_all=True)
+                    outputs, _ = self.read_only_model().run_layers(self._embedded, return_all=True)
                     for i, out in enumerate(outputs):  # type: ignore[arg-type]
                         self.cache[f"context/layer_outputs/{i}"] = out
                 else:
-                    below = self.embedded_inputs if index == 0 else self.layer_outputs(index - 1)
+                    below = self._embedded if index == 0 else self._layer_outputs(index - 1)
                     self.cache[key] = self.layer(index)(below)[0]
         return self.cache[key]
 

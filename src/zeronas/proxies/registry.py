@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -36,6 +37,7 @@ class ProxySpec:
     gate: float | None = None  # trainability checks: the value past which the proxy predicts failure
     revision: int = 1  # raised whenever the formula changes: stored scores of another revision are not reused
     requires: frozenset[str] = frozenset()  # model capabilities beyond the contract (zeronas.models.contract)
+    min_tokens: int = 0  # tokens of the probe split the proxy reads beyond the config's probe batch
 
     def as_dict(self) -> dict:
         return {"name": self.name, "higher_is_better": self.higher_is_better, "needs_data": self.needs_data,
@@ -48,7 +50,9 @@ class Unsupported(Exception):
     records it as an ``unsupported`` score (never stored), not as an error of the cell."""
 
 
-_NOT_PROXIES = {"context", "device", "registry", "runner"}  # the modules of this package that hold no proxy
+# a name the spec grammar can select (its + ! , are operators) and a terminal prints as it is
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+_NOT_PROXIES = {"context", "device", "needs", "registry", "runner"}  # the modules of this package that hold no proxy
 _builtins_discovered = False
 
 
@@ -67,17 +71,24 @@ PROXIES: Registry[ProxySpec] = Registry("proxy", before_scope=_discover_builtins
 
 
 def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: str,
-          gate: float | None = None, revision: int = 1,
-          requires: Iterable[str] = ()) -> Callable[[ProxyFn], ProxyFn]:
+          gate: float | None = None, revision: int = 1, requires: Iterable[str] = (),
+          min_tokens: int = 0) -> Callable[[ProxyFn], ProxyFn]:
     """Register a proxy. ``higher_is_better`` is the direction used by every ranking metric. ``gate``, for a
     trainability check, is the threshold used when the proxy gates a ranking (``rank!proxy``): a cell passes when
     its value is on the good side of it (see :func:`zeronas.core.spec.parse_spec`). ``revision`` is part of every
     stored score's key: raise it when the formula changes, so that old scores stay readable under their revision
     and are never reused as the new formula's. ``requires`` names the model capabilities the proxy needs beyond
     the model contract (``activations``, ``recipe``: see :mod:`zeronas.models.contract`); a model without them
-    gets an ``unsupported`` score."""
+    gets an ``unsupported`` score. ``min_tokens``: the tokens of the probe split the proxy reads beyond the
+    config's probe batch (checked against the corpus before any scoring). A name is letters, digits, ``_``, ``.``
+    and ``-`` (``+``, ``!`` and ``,`` are the spec grammar's)."""
     from zeronas.models.contract import CAPABILITIES
 
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"proxy name {name!r} cannot be selected: use 1 to 100 letters, digits, '_', '.' and '-' "
+                         "(the spec grammar reserves '+', '!' and ',')")
+    if isinstance(min_tokens, bool) or not isinstance(min_tokens, int) or min_tokens < 0:
+        raise ValueError(f"proxy {name!r}: min_tokens must be a non-negative integer, got {min_tokens!r}")
     if isinstance(revision, bool) or not isinstance(revision, int) or revision < 1:
         raise ValueError(f"proxy {name!r}: revision must be a positive integer, got {revision!r}")
     needs = frozenset(requires)
@@ -91,7 +102,8 @@ def proxy(name: str, *, higher_is_better: bool, needs_data: bool, description: s
         old = PROXIES.get(name)
         if old is not None and old.fn is not fn:
             raise ValueError(f"proxy {name!r} is registered twice: by {_origin(old.fn)} and by {_origin(fn)}")
-        PROXIES.add(name, ProxySpec(name, fn, higher_is_better, needs_data, description, gate, revision, needs))
+        PROXIES.add(name, ProxySpec(name, fn, higher_is_better, needs_data, description, gate, revision, needs,
+                                    min_tokens))
         return fn
 
     return decorate
@@ -122,10 +134,14 @@ def get_proxy(name: str) -> ProxySpec:
 
 
 def parse_proxy_list(text: str) -> list[str]:
-    """``"zen,ntk_cond"`` -> names, each checked against the registry."""
+    """``"zen,ntk_cond"`` -> names, each checked against the registry; a name given twice is an error (as in
+    :func:`parse_specs`), never a proxy scored twice."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise KeyError("no proxy named")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise KeyError(f"named more than once: {', '.join(dupes)}")
     for n in names:
         get_proxy(n)
     return names

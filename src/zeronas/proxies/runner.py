@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 import traceback
 import warnings
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -28,9 +31,80 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in str(exc).lower()
 
 
-def run_proxy(name: str, ctx: ScoringContext) -> Score:
-    """Run one proxy; NaN, inf, out-of-memory and exceptions become statuses with a message. A proxy that needs a
-    capability the model lacks is not run: its score is ``unsupported`` with the reason."""
+class _CtrlC:
+    """Tells a Ctrl-C from a ``KeyboardInterrupt`` a proxy raises: while proxies run in this process (the main
+    thread), SIGINT goes through :meth:`handler`, which notes it."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.seen = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def raised_by_proxy(self) -> bool:
+        return self.active and not self.seen
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        if self.active or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self.handler)
+        self.active, self.seen = True, False
+        try:
+            yield
+        finally:
+            self.active = False
+            signal.signal(signal.SIGINT, previous)
+
+
+_CTRL_C = _CtrlC()
+
+
+class ProxyReturnError(TypeError):
+    """A proxy returned something that is not a real number (a string, None, a complex number, a tensor of many
+    elements): a fault of the proxy's code, not a result of the cell, so the run stops (nothing is stored) with a
+    message naming the proxy and the module that registered it."""
+
+
+def _real(name: str, fn: Any, value: Any) -> float:
+    """``value`` as a float if it is a real number (a Python or NumPy int or float, or a one-element real tensor
+    or array); :class:`ProxyReturnError` otherwise."""
+    import numbers
+
+    import numpy as np
+
+    try:
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            return float(value)
+        if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "fiu":
+            return float(value.item())
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex() \
+                and value.dtype != torch.bool:
+            return float(value.item())
+    except Exception:  # noqa: BLE001 - a number that cannot be read as a float (10**400, a meta tensor)
+        pass
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        what = f"a {type(value).__module__.split('.')[0]} {type(value).__name__} of shape {tuple(value.shape)}"
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001
+            text = "(unprintable)"
+        what = f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+    origin = getattr(fn, "__module__", None) or "?"
+    raise ProxyReturnError(f"proxy {name!r} (registered by {origin}) returned {what}, not a real number; a proxy "
+                           "returns a float (NaN and inf are recorded as such): fix the proxy")
+
+
+def run_proxy(name: str, ctx: ScoringContext, *, catch_interrupt: bool = False) -> Score:
+    """Run one proxy; NaN, inf, out-of-memory and exceptions become statuses with a message, and so does a proxy
+    that calls ``sys.exit`` (and, with ``catch_interrupt``, one that raises ``KeyboardInterrupt``: in a worker
+    process, where Ctrl-C is ignored, it can only come from the proxy). A proxy that needs a capability the model
+    lacks is not run: its score is ``unsupported`` with the reason. A return value that is not a real number is a
+    :class:`ProxyReturnError`, never a score."""
     spec = get_proxy(name)
     missing = sorted(spec.requires - ctx.capabilities())
     if missing:
@@ -38,16 +112,16 @@ def run_proxy(name: str, ctx: ScoringContext) -> Score:
     start = time.perf_counter()
     try:
         value = spec.fn(ctx)
-        value = float(value)
     except Unsupported as exc:
         return Score(name, None, UNSUPPORTED, str(exc), time.perf_counter() - start)
-    except Exception as exc:  # noqa: BLE001 - any failure of a proxy is recorded, the run goes on
-        seconds = time.perf_counter() - start
-        status = "oom" if _is_oom(exc) else "error"
-        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        loc = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
-        return Score(name, None, status, f"{type(exc).__name__}: {exc}{loc}", seconds)
+    except KeyboardInterrupt as exc:  # the user's Ctrl-C stops the run; one the proxy raised is its error
+        if not (catch_interrupt or _CTRL_C.raised_by_proxy()):
+            raise
+        return _failed(name, exc, time.perf_counter() - start)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of a proxy is recorded, the run goes on
+        return _failed(name, exc, time.perf_counter() - start)
     seconds = time.perf_counter() - start
+    value = _real(name, spec.fn, value)
     if math.isnan(value):
         return Score(name, None, "nan", "the proxy evaluated to NaN", seconds)
     if math.isinf(value):
@@ -55,14 +129,30 @@ def run_proxy(name: str, ctx: ScoringContext) -> Score:
     return Score(name, value, "ok", "", seconds)
 
 
+def _failed(name: str, exc: BaseException, seconds: float) -> Score:
+    """The score of a proxy that raised (or exited)."""
+    if isinstance(exc, SystemExit):
+        return Score(name, None, "error", f"the proxy called sys.exit({exc.code!r})", seconds)
+    status = "oom" if _is_oom(exc) else "error"
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    loc = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Score(name, None, status, f"{text}{loc}", seconds)
+
+
 def score_cell(cell: Cell, proxies: Iterable[str], config: ScoringConfig | None = None,
                corpus: Any | None = None, *, progress: ProgressFn | None = None) -> dict[str, Score]:
     """Score ``cell`` with each named proxy or spec (``a+b``, ``rank!gate``: see :func:`resolve_specs`) under
-    ``config`` (default: :class:`ScoringConfig`); ``progress(done, total, proxy)`` follows the proxies."""
+    ``config`` (default: :class:`ScoringConfig`); ``progress(done, total, proxy)`` follows the proxies. A corpus
+    too short for the proxies is a :class:`~zeronas.core.config.ConfigError` before anything runs."""
+    from zeronas.proxies.needs import check_data_needs
+
     config = config or ScoringConfig()
     specs = resolve_specs(proxies)
+    names = spec_proxy_names(specs)
+    check_data_needs(names, config, corpus)
     ctx = ScoringContext(cell, config, corpus)
-    return _verdicts(specs, _run_proxies(spec_proxy_names(specs), ctx, progress))
+    return _verdicts(specs, run_proxies(names, ctx, progress))
 
 
 def resolve_specs(names: Iterable[str]) -> list[str]:
@@ -96,19 +186,22 @@ def _verdicts(specs: Iterable[str], scores: dict[str, Score]) -> dict[str, Score
     return out
 
 
-def _run_proxies(proxies: Iterable[str], ctx: ScoringContext, progress: ProgressFn | None = None
-                 ) -> dict[str, Score]:
+def run_proxies(proxies: Iterable[str], ctx: ScoringContext, progress: ProgressFn | None = None, *,
+                catch_interrupt: bool = False) -> dict[str, Score]:
     """Each proxy on ``ctx``, the global generator seeded before each (for any library code that draws from it)
     and restored afterwards. ``progress(done, total, name)`` is called before each proxy and once at the end."""
     results: dict[str, Score] = {}
     names = list(proxies)
-    with torch.random.fork_rng(devices=[]):
+    # in this process, tell the user's Ctrl-C from a proxy's KeyboardInterrupt; a worker (catch_interrupt) ignores
+    # SIGINT, and its handler must stay so: Ctrl-C is the parent's to handle, never a proxy's error
+    watch = contextlib.nullcontext() if catch_interrupt else _CTRL_C.watching()
+    with torch.random.fork_rng(devices=[]), watch:
         for i, name in enumerate(names):
             if progress is not None:
                 progress(i, len(names), name)
             torch.manual_seed(ctx.config.seed)
             ctx.upcoming = tuple(names[i + 1:])
-            results[name] = run_proxy(name, ctx)
+            results[name] = run_proxy(name, ctx, catch_interrupt=catch_interrupt)
     ctx.upcoming = None
     if progress is not None:
         progress(len(names), len(names), "")
@@ -184,4 +277,7 @@ def score_model(model: torch.nn.Module, proxies: Iterable[str] | None = None, *,
     ctx = ScoringContext(None, config, source, model=lm)
     if source is None:
         _probe_source(ctx.corpus.split(config.probe_split), lm, config)
-    return _verdicts(names, _run_proxies(spec_proxy_names(names), ctx, progress))
+    from zeronas.proxies.needs import check_data_needs
+
+    check_data_needs(spec_proxy_names(names), config, ctx.corpus)  # e.g. state_escape's 60 steps of text
+    return _verdicts(names, run_proxies(spec_proxy_names(names), ctx, progress))

@@ -7,10 +7,11 @@ moment therefore loses at most the cells in flight, and running the same call ag
 Executors:
 
 - ``"local"``: N worker processes (spawn). Each loads the corpus once and, when N > 1, uses one torch thread.
-  The parent hands out one cell at a time per worker and enforces the per-cell limit by killing the worker and
-  starting a new one; every proxy of that cell is stored with status ``timeout``.
+  The parent hands out one cell at a time per worker, one proxy after another (the worker keeps the cell's model
+  and cache between them), and enforces the per-proxy limit by killing the worker and starting a new one: that
+  proxy is stored with status ``timeout``, the proxies already done are kept, and the rest go on in a new worker.
 - ``"ray"``: the same, with one Ray actor per worker (``pip install 'zeronas[ray]'``). Connects to
-  ``ray_address`` or starts a local instance with ``num_cpus=workers``; a cell past its limit has its actor
+  ``ray_address`` or starts a local instance with ``num_cpus=workers``; a proxy past its limit has its actor
   killed and replaced. Workers of a remote cluster need zeronas installed, and any plugin too.
   A user corpus (``--corpus PATH``) must lie at the same path there: each worker reads it and checks its digest.
 - ``"serial"``: in this process, one cell after another (debugging, tiny runs); no time limit.
@@ -23,8 +24,9 @@ process's ``sys.path``).
 Each call starts its workers and stops them at the end; a :class:`WorkerPool` keeps them running across calls
 (a search scores a few cells per round, and a worker takes seconds to start).
 
-A worker that dies while scoring a cell (segfault, killed by the OOM killer) yields status ``error`` for that
-cell's proxies, with the exit code in the message: a cell that crashes its worker is not retried forever.
+A worker that dies while scoring a cell (segfault, ``os._exit``, killed by the OOM killer) yields status ``error``
+for the proxy it was running, with the exit code in the message (a cell that crashes its worker is not retried
+forever); the cell's other proxies are kept or scored by a new worker. Each proxy's failure is its own row.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ import os
 import signal
 import threading
 import time
-import traceback
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ from zeronas.progress import ProgressBar
 from zeronas.core.config import ScoringConfig
 from zeronas.proxies.device import check_config
 from zeronas.proxies.registry import get_proxy, proxy_revisions
-from zeronas.proxies.runner import Score, score_cell
+from zeronas.proxies.runner import Score
 from zeronas.store import ResultStore, open_store
 
 EXECUTORS: tuple[str, ...] = ("local", "ray", "serial")
@@ -105,13 +106,19 @@ def _load_corpus(config: ScoringConfig) -> Any:
     """The corpus the context would load for ``config``; the context's own logic, so both always agree."""
     from zeronas.proxies.context import ScoringContext
 
-    return ScoringContext(None, config).corpus  # type: ignore[arg-type]  # the corpus does not need a cell
+    return ScoringContext(None, config)._raw_corpus  # type: ignore[arg-type]  # the corpus does not need a cell
 
 
 class _CellScorer:
-    """Holds the config and the corpus (loaded once) and scores one recipe at a time."""
+    """Holds the config and the corpus (loaded once) and scores one recipe at a time, one proxy or a few per
+    call: the context of the last recipe (its model, its cache) is kept, so the proxies of one cell sent one by
+    one share it as they would in one call.
 
-    def __init__(self, config_dict: dict[str, Any], imports: Sequence[str], threads: int | None) -> None:
+    ``isolated``: this is a worker process (or actor) of its own, where Ctrl-C is ignored, so a
+    ``KeyboardInterrupt`` can only come from a proxy and is that proxy's error."""
+
+    def __init__(self, config_dict: dict[str, Any], imports: Sequence[str], threads: int | None,
+                 isolated: bool = True) -> None:
         import torch
 
         if threads is not None:
@@ -119,19 +126,37 @@ class _CellScorer:
         import_plugins(imports)  # modules that register extra proxies
         self.config = ScoringConfig.from_dict(config_dict)
         self.corpus = _load_corpus(self.config)
+        self.isolated = isolated
+        self._recipe: str | None = None
+        self._ctx: Any = None
 
     def ready(self) -> bool:
         return True
 
     def score(self, recipe_json: str, proxies: Sequence[str]) -> dict[str, Score]:
+        from zeronas.proxies.context import ScoringContext
+        from zeronas.proxies.runner import ProxyReturnError, run_proxies
+
         for name in proxies:  # a proxy this process does not know is the setup's fault, not the cell's
             try:
                 get_proxy(name)
             except KeyError as exc:
                 raise SetupError(f"{exc.args[0]} (in a worker process: pass the module that registers it to the "
                                  "workers, e.g. --plugin)") from None
-        cell = parse_recipe(recipe_json, source="task")
-        return score_cell(cell, proxies, self.config, self.corpus)
+        if recipe_json != self._recipe:
+            self._recipe, self._ctx = None, None  # the last cell's model and cache go
+            cell = parse_recipe(recipe_json, source="task")
+            self._ctx, self._recipe = ScoringContext(cell, self.config, self.corpus), recipe_json
+        try:
+            return run_proxies(proxies, self._ctx, catch_interrupt=self.isolated)
+        except ProxyReturnError as exc:  # the plugin's fault, not the cell's: the run stops, nothing stored
+            raise SetupError(str(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if type(exc).__name__.endswith("Error") and type(exc).__module__.startswith("zeronas") \
+        else f"{type(exc).__name__}: {text}"
 
 
 def _exit_when_orphaned(parent_pid: int) -> None:
@@ -153,11 +178,8 @@ def _local_worker(conn: mpc.Connection, parent_pid: int, config_dict: dict[str, 
     _exit_when_orphaned(parent_pid)
     try:
         scorer = _CellScorer(config_dict, imports, threads)
-    except PluginError as exc:  # one line naming the plugin says it all
-        conn.send(("init_error", None, str(exc)))
-        return
-    except BaseException:  # noqa: BLE001 - reported to the parent, which stops the run
-        conn.send(("init_error", None, traceback.format_exc(limit=8)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run, in one line
+        conn.send(("init_error", None, _one_line(exc)))
         return
     conn.send(("ready", None, None))
     while True:
@@ -262,7 +284,7 @@ class _SerialPool:
     """This process; ``submit`` does the work. Events are handed back by the next ``wait``."""
 
     def __init__(self, config: ScoringConfig, imports: Sequence[str]) -> None:
-        self._scorer = _CellScorer(config.to_dict(with_path=True), imports, None)
+        self._scorer = _CellScorer(config.to_dict(with_path=True), imports, None, isolated=False)
         self._events: list[_Event] = []
 
     def start(self, slot: int) -> None:
@@ -345,7 +367,7 @@ class _RayPool:
                 value = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:  # the method raised
                 if kind == "ready":
-                    events.append(_Event("init_error", slot, None, str(exc)))
+                    events.append(_Event("init_error", slot, None, str(exc).strip().splitlines()[-1]))
                 elif isinstance(exc.as_instanceof_cause(), SetupError):
                     events.append(_Event("setup_error", slot, task_id, str(exc).strip().splitlines()[-1]))
                 else:
@@ -392,8 +414,26 @@ def _as_cell(item: Any) -> Cell:
     return parse_recipe(item)
 
 
-def _failure(task: _Task, status: str, message: str, seconds: float) -> dict[str, Score]:
-    return {p: Score(p, None, status, message, seconds) for p in task.proxies}
+@dataclass
+class _CellWork:
+    """One cell in progress: its proxies are sent one at a time to one worker (which keeps the cell's context
+    between them), so that a proxy that hangs, exits or kills its worker costs only its own score."""
+
+    task: _Task
+    done: dict[str, Score] = field(default_factory=dict)
+    timed_out: bool = False
+
+    @property
+    def next_proxy(self) -> str | None:
+        return next((p for p in self.task.proxies if p not in self.done), None)
+
+    def fail_rest(self, status: str, message: str, seconds: float) -> None:
+        """A failure outside any proxy (the recipe itself): every proxy not yet done gets it."""
+        for p in self.task.proxies:
+            self.done.setdefault(p, Score(p, None, status, message, seconds))
+
+    def one(self, name: str) -> _Task:
+        return _Task(self.task.task_id, self.task.canonical_id, self.task.recipe_json, (name,))
 
 
 @dataclass
@@ -418,79 +458,117 @@ class _Slots:
             raise ExecutorError(f"workers keep dying before they get a cell ({detail})")
 
 
+class _Driver:
+    """Hands the cells' proxies to slots, one proxy at a time per slot, enforces the per-proxy limit, and reports
+    each finished cell. Starts the slots the tasks need that are not already running; leaves running ones running."""
+
+    def __init__(self, slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
+                 on_done: Callable[[_Task, dict[str, Score], bool], None]) -> None:
+        self.slots, self.timeout_s, self.on_done = slots, timeout_s, on_done
+        self.pending: deque[_CellWork] = deque(_CellWork(t) for t in tasks)
+        self.busy: dict[int, tuple[_CellWork, str, float]] = {}  # slot -> (cell, proxy running, its start)
+        running = set(slots.idle) | slots.starting
+        for slot in range(slots.n):
+            if len(running) >= min(slots.n, len(tasks)):
+                break
+            if slot not in running:
+                slots.start(slot)
+                running.add(slot)
+
+    def run(self) -> None:
+        slots = self.slots
+        while self.pending or self.busy:
+            while slots.idle and self.pending:
+                self._submit(slots.idle.pop(), self.pending.popleft())
+            if not (self.busy or slots.starting or slots.idle):
+                raise ExecutorError("no worker left to run the remaining cells")
+            wait_s = _POLL_S
+            if self.timeout_s is not None and self.busy:
+                first = min(t0 for _, _, t0 in self.busy.values()) + self.timeout_s
+                wait_s = min(wait_s, max(0.0, first - time.monotonic()))
+            for ev in slots.pool.wait(wait_s):
+                self._event(ev)
+            self._enforce_limit()
+
+    def _submit(self, slot: int, work: _CellWork) -> None:
+        """Send the cell's next proxy to ``slot``; a worker found gone is replaced and the cell waits again."""
+        name = work.next_proxy
+        assert name is not None
+        try:
+            self.slots.pool.submit(slot, work.one(name))
+        except (OSError, EOFError) as exc:  # the idle worker is gone (killed while it waited): replace it
+            self.pending.appendleft(work)
+            self.slots.pool.kill(slot)
+            self.slots.lost_before_a_cell(str(exc))
+            self.slots.start(slot)
+            return
+        self.busy[slot] = (work, name, time.monotonic())
+
+    def _advance(self, slot: int, work: _CellWork) -> None:
+        """After a proxy finished on a live worker: its next proxy on the same worker, or the cell is done."""
+        if work.next_proxy is None:
+            self.on_done(work.task, {p: work.done[p] for p in work.task.proxies}, work.timed_out)
+            self.slots.idle.append(slot)
+        else:
+            self._submit(slot, work)
+
+    def _lost(self, work: _CellWork) -> None:
+        """The worker of ``work`` is gone: the cell's other proxies wait for another worker."""
+        if work.next_proxy is None:
+            self.on_done(work.task, {p: work.done[p] for p in work.task.proxies}, work.timed_out)
+        else:
+            self.pending.appendleft(work)
+
+    def _event(self, ev: _Event) -> None:
+        slots = self.slots
+        if ev.kind == "ready":
+            slots.starting.discard(ev.slot)
+            slots.idle.append(ev.slot)
+        elif ev.kind == "init_error":
+            raise ExecutorError(f"a worker could not start: {ev.payload}")
+        elif ev.kind == "setup_error":  # nothing is stored for it: the next run with a fixed setup scores it
+            raise ExecutorError(f"a worker cannot score: {ev.payload}")
+        elif ev.kind in ("result", "cell_error"):
+            work, name, t0 = self.busy.pop(ev.slot)
+            if ev.kind == "result":
+                work.done.update(ev.payload)
+            else:
+                work.fail_rest("error", ev.payload, time.monotonic() - t0)
+            self._advance(ev.slot, work)
+        elif ev.kind == "died":
+            if ev.slot in self.busy:
+                work, name, t0 = self.busy.pop(ev.slot)
+                work.done[name] = Score(name, None, "error", f"the worker process died while running this proxy "
+                                                             f"({ev.payload})", time.monotonic() - t0)
+                self._lost(work)
+            else:  # died while starting or while idle: no cell was lost; start another, a few times
+                if ev.slot in slots.idle:
+                    slots.idle.remove(ev.slot)
+                slots.lost_before_a_cell(ev.payload)
+            slots.starting.discard(ev.slot)
+            if self.pending:
+                slots.start(ev.slot)
+
+    def _enforce_limit(self) -> None:
+        if self.timeout_s is None:
+            return
+        now = time.monotonic()
+        for slot, (work, name, t0) in list(self.busy.items()):
+            if now - t0 >= self.timeout_s:
+                del self.busy[slot]
+                self.slots.pool.kill(slot)  # really stopped: the process (or actor) is gone
+                work.done[name] = Score(name, None, "timeout", f"the proxy ran past the {self.timeout_s:g} s "
+                                                               "limit; its worker was stopped", now - t0)
+                work.timed_out = True
+                self._lost(work)
+                if self.pending:
+                    self.slots.start(slot)
+
+
 def _drive(slots: _Slots, tasks: Sequence[_Task], timeout_s: float | None,
            on_done: Callable[[_Task, dict[str, Score], bool], None]) -> None:
-    """Hand tasks to slots one at a time, enforce the per-cell limit, and report each finished task. Starts the
-    slots the tasks need that are not already running; leaves the running ones running.
-
-    Longer than 60 lines on purpose: it is one event loop (start, submit, wait, handle each kind of event,
-    enforce the limit) that reads top to bottom; split up, its state (pending, busy, idle, starting) would have
-    to travel through every piece."""
-    pending = deque(tasks)
-    busy: dict[int, tuple[_Task, float]] = {}
-    idle, starting = slots.idle, slots.starting
-    running = set(idle) | starting
-    for slot in range(slots.n):
-        if len(running) >= min(slots.n, len(tasks)):
-            break
-        if slot not in running:
-            slots.start(slot)
-            running.add(slot)
-    while pending or busy:
-        while idle and pending:
-            slot, task = idle.pop(), pending.popleft()
-            try:
-                slots.pool.submit(slot, task)
-            except (OSError, EOFError) as exc:  # the idle worker is gone (killed while it waited): replace it
-                pending.appendleft(task)
-                slots.pool.kill(slot)
-                slots.lost_before_a_cell(str(exc))
-                slots.start(slot)
-                continue
-            busy[slot] = (task, time.monotonic())
-        if not (busy or starting or idle):
-            raise ExecutorError("no worker left to run the remaining cells")
-        wait_s = _POLL_S
-        if timeout_s is not None and busy:
-            first_deadline = min(t0 for _, t0 in busy.values()) + timeout_s
-            wait_s = min(wait_s, max(0.0, first_deadline - time.monotonic()))
-        for ev in slots.pool.wait(wait_s):
-            if ev.kind == "ready":
-                starting.discard(ev.slot)
-                idle.append(ev.slot)
-            elif ev.kind == "init_error":
-                raise ExecutorError(f"a worker could not start:\n{ev.payload}")
-            elif ev.kind == "setup_error":  # nothing is stored for it: the next run with a fixed setup scores it
-                raise ExecutorError(f"a worker cannot score: {ev.payload}")
-            elif ev.kind in ("result", "cell_error"):
-                task, t0 = busy.pop(ev.slot)
-                if ev.kind == "result":
-                    on_done(task, ev.payload, False)
-                else:
-                    on_done(task, _failure(task, "error", ev.payload, time.monotonic() - t0), False)
-                idle.append(ev.slot)
-            elif ev.kind == "died":
-                if ev.slot in busy:
-                    task, t0 = busy.pop(ev.slot)
-                    on_done(task, _failure(task, "error", f"the worker process died while scoring this cell "
-                                                          f"({ev.payload})", time.monotonic() - t0), False)
-                else:  # died while starting or while idle: no cell was lost; start another, a few times
-                    if ev.slot in idle:
-                        idle.remove(ev.slot)
-                    slots.lost_before_a_cell(ev.payload)
-                starting.discard(ev.slot)
-                if pending:
-                    slots.start(ev.slot)
-        if timeout_s is not None:
-            now = time.monotonic()
-            for slot, (task, t0) in list(busy.items()):
-                if now - t0 >= timeout_s:
-                    del busy[slot]
-                    slots.pool.kill(slot)  # really stopped: the process (or actor) is gone
-                    on_done(task, _failure(task, "timeout", f"the cell ran past the {timeout_s:g} s limit; its "
-                                                            "worker was stopped", now - t0), True)
-                    if pending:
-                        slots.start(slot)
+    """Score every task's proxies on the slots (see :class:`_Driver`)."""
+    _Driver(slots, tasks, timeout_s, on_done).run()
 
 
 def _progress_bar(total: int, skipped: int, enabled: bool) -> ProgressBar:
@@ -600,7 +678,8 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
     ``cells``: :class:`Cell` objects, benchmark architectures (anything with ``.cell``) or recipes; duplicates
     (same canonical id) are scored once. ``store``: a :class:`~zeronas.store.ResultStore` or a URL/path (opened
     and closed here). ``workers``: processes/actors (default ``os.cpu_count()``; with ``ray_address``, the
-    cluster's CPUs). ``timeout_s``: per-cell wall-clock limit, counted from when a ready worker takes the cell.
+    cluster's CPUs). ``timeout_s``: per-proxy wall-clock limit, counted from when a ready worker starts the proxy
+    (the first proxy of a cell includes building its model).
     ``imports``: modules each worker imports first, to register proxies that live outside ``zeronas.proxies``
     (the plugins loaded in this process, :func:`zeronas.plugins.loaded_plugins`, are always added).
     ``pool``: an open :class:`WorkerPool` whose running workers score the cells (its executor, workers and
@@ -625,6 +704,10 @@ def score_many(cells: Iterable[Cell | Any], proxies: Sequence[str], config: Scor
         revisions = proxy_revisions(names)
         todo = db.missing_proxies(list(unique), names, config, revisions=revisions)
         tasks = [_Task(i, cid, unique[cid].to_json(), tuple(missing)) for i, (cid, missing) in enumerate(todo.items())]
+        if tasks:  # a corpus too short for a proxy stops the run here, before any worker or row
+            from zeronas.proxies.needs import check_data_needs
+
+            check_data_needs(names, config)
         n_workers = pool.workers if pool is not None else _worker_count(executor, workers, ray_address)
         n_slots = min(n_workers, len(tasks))
 

@@ -31,6 +31,7 @@ import zeronas
 from zeronas.core.config import ScoringConfig
 from zeronas.core.score import STATUSES, UNSUPPORTED, Score
 from zeronas.store.base import Revisions, StoreError
+from zeronas.store.sqlite_file import APPLICATION_ID, check_store_file
 
 SCHEMA_VERSION = "2"  # 2: results carry the proxy's revision (1: no revision column; migrated on open)
 MEMORY = ":memory:"
@@ -92,45 +93,6 @@ def sqlite_path_from_url(url: str) -> str:
     if not path:
         raise StoreError(f"bad sqlite URL {url!r}: no file path")
     return path
-
-
-ZERONAS_TABLES = frozenset({"meta", "configs", "archs", "results"})
-
-
-def _refuse_foreign(path: str) -> None:
-    """Raise :class:`StoreError` if ``path`` is an existing file that is not a zeronas store (not SQLite, or a
-    database with other tables or without zeronas's schema version), before anything is written to it. An empty
-    or missing file is a new store."""
-    p = Path(path)
-    if not p.exists():
-        return
-    if not p.is_file():
-        raise StoreError(f"{path}: not a file")
-    if p.stat().st_size == 0:
-        return
-    try:
-        with open(p, "rb") as fh:
-            header = fh.read(16)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if header != b"SQLite format 3\x00":
-        raise StoreError(f"{path}: not a SQLite database, so not a zeronas results store; refusing to write to it")
-    try:
-        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            version = None
-            if "meta" in tables:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                version = row[0] if row else None
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot read it as SQLite ({exc}); refusing to write to it") from None
-    if tables and (version is None or not tables <= ZERONAS_TABLES):
-        other = sorted(tables - ZERONAS_TABLES) or sorted(tables)
-        raise StoreError(f"{path}: a SQLite database of another application (tables {', '.join(other[:5])}), not a "
-                         "zeronas results store; refusing to write to it")
 
 
 def _schema_version(db: sqlite3.Connection) -> str | None:
@@ -216,17 +178,48 @@ def _check_score(canonical_id: str, name: str, score: Score) -> None:
         raise StoreError(f"{canonical_id}/{name}: status {score.status!r} must have no value, got {score.value!r}")
 
 
+def _db_errors(fn):
+    """A damaged or unreadable file met while reading (``database disk image is malformed``) is a
+    :class:`StoreError` naming the store, never a traceback."""
+    import functools
+    import inspect
+
+    def convert(self, exc: sqlite3.DatabaseError) -> StoreError:
+        return StoreError(f"{self.path}: cannot read the results store: {exc}")
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen(self, *args, **kwargs):
+            try:
+                yield from fn(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                raise convert(self, exc) from None
+        return gen
+
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise convert(self, exc) from None
+    return call
+
+
 class SQLiteStore:
     """A :class:`~zeronas.store.ResultStore` in one SQLite file (or in memory). Not shared across threads;
     several processes may open the same file (WAL; writers wait up to ``busy_timeout_s``)."""
 
-    def __init__(self, path: str | Path = MEMORY, *, busy_timeout_s: float = 60.0, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path = MEMORY, *, busy_timeout_s: float = 60.0, read_only: bool = False,
+                 create: bool = True) -> None:
+        """``read_only``: never write (a read-only file or folder is fine). ``create=False``: a store that does
+        not exist yet is an error, not a new store (for commands that only read or delete)."""
         self.path = str(path)
         self.read_only = read_only
         self.migrated: int | None = None  # rows carried over when this open upgraded a version-1 file
         if self.path != MEMORY:
             self.path = str(Path(self.path).expanduser())
-            _refuse_foreign(self.path)  # before anything is written: another application's file stays untouched
+            # before anything is written: another application's file stays untouched, byte for byte
+            check_store_file(self.path, must_exist=read_only or not create)
             if read_only:
                 self._open_read_only(busy_timeout_s)
                 return
@@ -235,11 +228,12 @@ class SQLiteStore:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"{self.path}: cannot create the folder {parent}: {exc}") from None
-        elif read_only:
-            raise StoreError("an in-memory store cannot be opened read-only: it would be empty")
+        elif read_only or not create:
+            raise StoreError("an in-memory store is new and empty each time: it cannot be opened to read or delete")
         try:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
             self._db.execute("PRAGMA foreign_keys = ON")
+            self._check_version()  # a file of an unknown version is refused before the WAL switch writes to it
             if self.path != MEMORY:
                 mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
@@ -249,6 +243,12 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             hint = " (open it read-only to read it, e.g. evaluate --no-score)" if "readonly" in str(exc) else ""
             raise StoreError(f"{self.path}: cannot open as a zeronas results store: {exc}{hint}") from None
+
+    def _check_version(self) -> None:
+        version = _schema_version(self._db)
+        if version not in (None, "1", SCHEMA_VERSION):
+            self._db.close()
+            raise StoreError(f"{self.path}: schema version {version}, this zeronas reads version {SCHEMA_VERSION}")
 
     def _open_read_only(self, busy_timeout_s: float) -> None:
         """Open an existing store for reading only: no journal switch, no schema, no writes (a read-only file or
@@ -289,6 +289,8 @@ class SQLiteStore:
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
                              ("schema_version", SCHEMA_VERSION))
             row = self._db.execute("SELECT value FROM meta WHERE key = ?", ("schema_version",)).fetchone()
+            if self._db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                self._db.execute(f"PRAGMA application_id = {int(APPLICATION_ID)}")  # a constant, not user data
         if row[0] != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: schema version {row[0]}, this zeronas reads version {SCHEMA_VERSION}")
 
@@ -351,6 +353,7 @@ class SQLiteStore:
                                  statuses=statuses)
 
     # -- reading -----------------------------------------------------------------------------------------------
+    @_db_errors
     def get(self, canonical_id: str, config_hash: str | ScoringConfig, seed: int | None = None, *,
             revisions: Revisions | None = None) -> dict[str, Score]:
         """``{proxy: Score}`` of one cell under one config (a hash or a :class:`ScoringConfig`); ``seed``
@@ -363,8 +366,9 @@ class SQLiteStore:
             sql += " AND seed = ?"
             params.append(seed)
         rows = _current_rows(self._db.execute(sql + " ORDER BY id", params), revisions)
-        return {row[1]: Score(row[1], *row[3:]) for row in rows}
+        return {row[1]: self._score(row[0], row[1], row[2], *row[3:]) for row in rows}
 
+    @_db_errors
     def missing_proxies(self, canonical_ids: Iterable[str], proxies: Iterable[str], config: ScoringConfig, *,
                         revisions: Revisions | None = None) -> dict[str, list[str]]:
         """``{canonical_id: proxies with no stored row}`` (of the proxy's revision in ``revisions``) for each id
@@ -392,6 +396,7 @@ class SQLiteStore:
         """The ids needing work: some requested proxy has no stored row (a stored failure counts as done)."""
         return set(self.missing_proxies(canonical_ids, proxies, config, revisions=revisions))
 
+    @_db_errors
     def scores_table(self, config: ScoringConfig, proxies: Iterable[str] | None = None, *,
                      revisions: Revisions | None = None) -> dict[str, dict[str, Score]]:
         """``{canonical_id: {proxy: Score}}`` of every stored cell under ``config`` (in order of storage)."""
@@ -405,18 +410,41 @@ class SQLiteStore:
             sql += f" AND proxy IN ({', '.join('?' * len(names))})"
             params.extend(names)
         table: dict[str, dict[str, Score]] = {}
-        for cid, name, _, *rest in _current_rows(self._db.execute(sql + " ORDER BY id", params), revisions):
-            table.setdefault(cid, {})[name] = Score(name, *rest)
+        for cid, name, rev, *rest in _current_rows(self._db.execute(sql + " ORDER BY id", params), revisions):
+            table.setdefault(cid, {})[name] = self._score(cid, name, rev, *rest)
         return table
 
+    def _score(self, cid: str, name: str, rev: object, value: object, status: object, message: object,
+               seconds: object) -> Score:
+        """A stored row as a :class:`Score`, checked: a row changed outside zeronas (a value that is not a finite
+        number, a status it does not know) is a :class:`StoreError` naming it, never a made-up score."""
+        number = (int, float)
+        bad = None
+        if status not in STATUSES:
+            bad = f"unknown status {status!r}"
+        elif status == "ok" and (isinstance(value, bool) or not isinstance(value, number) or value != value
+                                 or value in (float("inf"), float("-inf"))):
+            bad = f"status ok with value {value!r}, not a finite number"
+        elif status != "ok" and value is not None:
+            bad = f"status {status} with a value ({value!r})"
+        elif not isinstance(message, str) or isinstance(seconds, bool) or not isinstance(seconds, number):
+            bad = f"message {message!r}, seconds {seconds!r}"
+        if bad:
+            raise StoreError(f"{self.path}: the stored row of {cid}/{name} (revision {rev}) is damaged ({bad}); "
+                             "the file was changed outside zeronas")
+        return Score(name, None if value is None else float(value), status, message, float(seconds))
+
+    @_db_errors
     def recipe(self, canonical_id: str) -> str | None:
         row = self._db.execute("SELECT recipe_json FROM archs WHERE canonical_id = ?", (canonical_id,)).fetchone()
         return row[0] if row else None
 
+    @_db_errors
     def configs(self) -> dict[str, ScoringConfig]:
         return {h: ScoringConfig.from_dict(json.loads(text), validate=False)
                 for h, text in self._db.execute("SELECT config_hash, config_json FROM configs ORDER BY created_at")}
 
+    @_db_errors
     def count(self, config: ScoringConfig | None = None) -> int:
         """Stored result rows (of one config, or all)."""
         if config is None:
@@ -425,6 +453,7 @@ class SQLiteStore:
                                 (config.config_hash(), config.seed)).fetchone()[0]
 
     # -- maintenance (``zeronas store``) -------------------------------------------------------------------------
+    @_db_errors
     def summary(self) -> dict[str, object]:
         """What the store holds: schema version, file size, and per config and proxy the rows by status and
         revision."""
@@ -446,6 +475,7 @@ class SQLiteStore:
         return {"path": self.path, "schema_version": version[0] if version else None, "bytes": size,
                 "rows": self.count(), "configs": configs}
 
+    @_db_errors
     def rows(self) -> Iterator[dict[str, object]]:
         """Every stored score, one dict per row (all revisions), in order of storage."""
         cur = self._db.execute("SELECT canonical_id, proxy, revision, config_hash, seed, value, status, message, "
@@ -454,6 +484,7 @@ class SQLiteStore:
         for row in cur:
             yield dict(zip(names, row))
 
+    @_db_errors
     def delete_where(self, *, config_hash: str | None = None, seed: int | None = None,
                      proxies: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
                      dry_run: bool = False) -> int:
@@ -479,6 +510,7 @@ class SQLiteStore:
         with self._transaction():
             return self._db.execute("DELETE FROM results" + clause, params).rowcount
 
+    @_db_errors
     def vacuum(self) -> tuple[int, int]:
         """Fold the write-ahead log into the file and rebuild it without free pages; (bytes before, after)."""
         self._writable()
