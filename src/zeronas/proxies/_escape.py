@@ -22,11 +22,6 @@ the run stops before float32 overflows, so no failure is turned into a made-up v
 largest rate over the radii and probe sequences: > 0 means that some starting state grows rather than decays.
 A model whose weights are not finite gives NaN, and one whose state is not finite one step after starting at RMS
 1 (enormous weights or inputs) gives +inf: no rate exists to measure, and a clean number would pass the gate.
-
-Revision 2 runs 30 steps where revision 1 ran 60 (half the cost; ``benchmarks/escape_variants.py`` measured the
-first 30 steps of revision 1's probe on the 2,515 development cells: divergence ROC-AUC 0.949 [0.938, 0.959]
-against 0.946 [0.934, 0.956], and ``hidden_cov!state_escape`` kept its Kendall tau, top-1 and top-10 picks). Its two
-text windows are drawn for 30 tokens (``probe_batch``), so they start elsewhere than revision 1's.
 """
 
 from __future__ import annotations
@@ -42,8 +37,7 @@ from zeronas.proxies.context import ScoringContext
 Tensor = torch.Tensor
 
 RADII: tuple[float, ...] = tuple(4.0 ** k for k in range(7))  # 1, 4, 16, .. 4096
-HORIZON = 30  # steps (revision 1: 60)
-REVISION = 2  # of state_escape (see the module docstring)
+HORIZON = 60  # steps
 N_SEQUENCES = 2  # probe sequences per radius
 ESCAPE_LOG = math.log(1e12)  # growth (from the starting RMS) that counts as escaped
 _SEED_OFFSET = 0xE5C  # this probe's own stream: the starting direction

@@ -10,15 +10,13 @@ The untrained network at its seeded initialisation is only run forward: no weigh
 
 from __future__ import annotations
 
-from zeronas.proxies._escape import HORIZON, N_SEQUENCES, REVISION, escape_rates
+from zeronas.proxies._escape import HORIZON, N_SEQUENCES, escape_rates
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
 
 @proxy("state_escape", higher_is_better=False, needs_data=True, gate=0.0, min_tokens=HORIZON + N_SEQUENCES,
-       revision=REVISION,
        description="trainability: max over starting states of RMS 1..4096 of the per-step log-growth of layer 1's "
-                   f"carried state until it escapes ({HORIZON} steps of probe text, float64); > 0 = a state that "
-                   "grows")
+                   "carried state until it escapes (60 steps of probe text, float64); > 0 = a state that grows")
 def state_escape(ctx: ScoringContext) -> float:
     return float(escape_rates(ctx).max())
