@@ -16,19 +16,9 @@ eigenvalue adds the same constant ``-(log k + 1/k)``: an offset shared by all ce
 On 27 development-split cells our layer 1/2/3 scores have Spearman 0.89/0.93/0.98 with the published columns.
 
 A unit that is constant over the batch has no correlation (NaN in ``corrcoef``), so the score is NaN.
-
-Revision 2 (same formula, cheaper numerics): with ``n = B * T`` observations fewer than the ``H`` units, the
-non-zero eigenvalues of ``C = Z Z^T`` (``Z``: the centred units scaled to unit norm, ``H x n``) are those of the
-``n x n`` Gram matrix ``Z^T Z``, and the other ``H - n`` are exactly 0. So the score is computed from the ``n``
-eigenvalues of ``Z^T Z`` plus ``H - n`` times the null eigenvalue's term, instead of from all ``H`` eigenvalues of
-``C`` (at the default config a 350 x 350 eigenproblem instead of 600 x 600: about a third of the time). Revision 1
-took the eigenvalues of the full ``C``, whose null eigenvalues come out as rounding noise of about 1e-16; the two
-revisions differ by about 1e-11 relative (the noise of those terms). With ``n >= H`` both are the same computation.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -37,7 +27,7 @@ from zeronas.proxies.registry import Unsupported
 
 Tensor = torch.Tensor
 K = 1e-5
-REVISION = 2  # of hidden_cov, hidden_cov_l2 and hidden_cov_l3 (see the module docstring)
+REVISION = 1  # of hidden_cov, hidden_cov_l2 and hidden_cov_l3
 
 
 def cell_input_states(ctx: ScoringContext, layer: int) -> Tensor:
@@ -52,18 +42,10 @@ def covariance_score(states: Tensor) -> float:
     """``states`` ``(T, B, H)`` -> the score above (float64): units are variables, (sequence, step) observations."""
     T, B, H = states.shape
     x = states.permute(2, 1, 0).reshape(H, B * T).double()
-    if B * T >= H:
-        corr = torch.corrcoef(x)
-        if not bool(torch.isfinite(corr).all()):
-            return float("nan")
-        return _score(torch.linalg.eigvalsh(corr))
-    centred = x - x.mean(dim=1, keepdim=True)
-    z = centred / torch.linalg.vector_norm(centred, dim=1, keepdim=True)  # a constant unit: 0/0 = NaN
-    gram = z.T @ z  # (n, n): the non-zero eigenvalues of corrcoef(x) = z @ z.T
-    if not bool(torch.isfinite(gram).all()):
+    corr = torch.corrcoef(x)
+    if not bool(torch.isfinite(corr).all()):
         return float("nan")
-    null = H - B * T  # eigenvalues of corrcoef(x) that are exactly 0
-    return _score(torch.linalg.eigvalsh(gram)) - null * (math.log(K) + 1.0 / K)
+    return _score(torch.linalg.eigvalsh(corr))
 
 
 def _score(v: Tensor) -> float:
