@@ -47,14 +47,17 @@ def test_proxy_is_deterministic(name, corpus):
 
 
 class PerturbedContext(ScoringContext):
-    """The same context, but one recurrent-cell weight (not embedding or decoder) is changed."""
+    """The same context, but one recurrent-cell weight (not embedding or decoder) is changed: in the seeded
+    parts themselves, so that every way a proxy reads the model (a copy, the read-only model, a layer) sees it."""
 
-    def model(self, fast_backward: bool = True):
-        model = super().model(fast_backward)
-        with torch.no_grad():
-            weight = model.layers[0].linears["i"].weight_1  # layer 1, input gate, h_prev_0 weight
-            weight.mul_(3.0).add_(0.05)
-        return model
+    def _seeded(self):
+        parts = super()._seeded()
+        if not getattr(parts, "perturbed", False):
+            with torch.no_grad():
+                weight = parts.layer(0).linears["i"].weight_1  # layer 1, input gate, h_prev_0 weight
+                weight.mul_(3.0).add_(0.05)
+            parts.perturbed = True
+        return parts
 
 
 @pytest.mark.parametrize("name", sorted(set(ALL) - WEIGHT_FREE - WEIGHT_COUNTS))

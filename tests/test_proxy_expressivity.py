@@ -17,6 +17,8 @@ from zeronas.proxies.jacob_cov import K, jacob_cov_score
 from zeronas.proxies.runner import run_proxy
 from zeronas.proxies.synflow import synflow_score
 
+from contexts import ChangedContext
+
 # The output is a product of four tanh's of small pre-activations: tiny and nearly flat in the input.
 FLAT = parse_recipe({
     **{g: {"op": "linear", "input": ["x", "h_prev_0"]} for g in "abcd"},
@@ -131,26 +133,20 @@ def test_grad_norm_weights_are_the_matrices(corpus):
 
 # ------------------------------------------------------------------------------------------- synflow
 
-class SignFlippedContext(ScoringContext):
+class SignFlippedContext(ChangedContext):
     """Every parameter has the signs of about half its entries flipped."""
 
-    def model(self, fast_backward: bool = True):
-        model = super().model(fast_backward)
+    def change(self, model) -> None:
         gen = torch.Generator().manual_seed(7)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.mul_(torch.randint(0, 2, p.shape, generator=gen).to(p.dtype) * 2 - 1)
-        return model
+        for p in model.parameters():
+            p.mul_(torch.randint(0, 2, p.shape, generator=gen).to(p.dtype) * 2 - 1)
 
 
-class ScaledDecoderContext(ScoringContext):
+class ScaledDecoderContext(ChangedContext):
     """The tied embedding/decoder matrix doubled (a power of two: the scaling is exact in floating point)."""
 
-    def model(self, fast_backward: bool = True):
-        model = super().model(fast_backward)
-        with torch.no_grad():
-            model.encoder.weight.mul_(2.0)
-        return model
+    def change(self, model) -> None:
+        model.encoder.weight.mul_(2.0)
 
 
 def test_synflow_ignores_weight_signs(corpus):

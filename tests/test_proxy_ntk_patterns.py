@@ -287,7 +287,7 @@ def test_covariance_score_on_hand_made_hidden_states():
 
 def test_hidden_states_are_the_cell_inputs_of_each_layer(corpus):
     ctx = ScoringContext(reference_cell("gru"), TINY, corpus)
-    states = cell_input_states(ctx)
+    states = [cell_input_states(ctx, layer) for layer in range(1, TINY.n_layers + 1)]
     model = ctx.model()
     with torch.no_grad():
         outputs, _ = model.run_layers(model.embed(ctx.inputs), return_all=True)

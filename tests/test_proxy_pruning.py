@@ -20,6 +20,8 @@ from zeronas.proxies.grasp import grasp, hessian_vector_product
 from zeronas.proxies.runner import run_proxy
 from zeronas.proxies.snip import snip
 
+from contexts import ChangedContext
+
 # a model small enough for a finite difference per weight: vocab 9, embedding 3, hidden 4, two layers
 MICRO = ScoringConfig(batch_size=2, seq_len=5, emb_size=3, hidden_size=4, n_layers=2, seed=3)
 LINES = ["the cat sat on the mat", "a dog sat on a log", "the dog saw the cat"]
@@ -81,14 +83,11 @@ def test_snip_equals_finite_difference_saliency(cell_name, micro_corpus):
 def test_snip_counts_the_recurrent_cells(micro_corpus):
     """Zeroing every cell weight matrix removes their share of the sum: the score drops."""
 
-    class NoCellWeights(ScoringContext):
-        def model(self, fast_backward: bool = True):
-            model = super().model(fast_backward)
-            with torch.no_grad():
-                for _, p in model.recurrent_parameters():
-                    if p.dim() == 2:
-                        p.zero_()
-            return model
+    class NoCellWeights(ChangedContext):
+        def change(self, model) -> None:
+            for _, p in model.recurrent_parameters():
+                if p.dim() == 2:
+                    p.zero_()
 
     full = snip(ScoringContext(reference_cell("lstm"), MICRO, micro_corpus))
     ablated = snip(NoCellWeights(reference_cell("lstm"), MICRO, micro_corpus))
@@ -110,13 +109,10 @@ def test_weights_that_never_reach_the_loss_count_zero(name, micro_corpus):
     score it, and changing the dead weights changes nothing."""
     cell = parse_recipe(DEAD_STATE)
 
-    class DeadWeightsChanged(ScoringContext):
-        def model(self, fast_backward: bool = True):
-            model = super().model(fast_backward)
-            with torch.no_grad():
-                for layer in model.layers:
-                    layer.linears["node_8"].weight_0.mul_(5.0)
-            return model
+    class DeadWeightsChanged(ChangedContext):
+        def change(self, model) -> None:
+            for layer in model.layers:
+                layer.linears["node_8"].weight_0.mul_(5.0)
 
     base = run_proxy(name, ScoringContext(cell, MICRO, micro_corpus))
     changed = run_proxy(name, DeadWeightsChanged(cell, MICRO, micro_corpus))
@@ -254,12 +250,9 @@ def test_fisher_is_zero_when_the_gradients_vanish(ptb):
     """With a zero (tied) embedding/decoder matrix the logits do not depend on the cells: every activation's
     gradient is exactly zero, and so is the score; the activations themselves are not zero."""
 
-    class ZeroDecoder(ScoringContext):
-        def model(self, fast_backward: bool = True):
-            model = super().model(fast_backward)
-            with torch.no_grad():
-                model.encoder.weight.zero_()
-            return model
+    class ZeroDecoder(ChangedContext):
+        def change(self, model) -> None:
+            model.encoder.weight.zero_()
 
     ctx = ZeroDecoder(reference_cell("lstm"), TINY, ptb)
     assert get_proxy("fisher").fn(ctx) == 0.0

@@ -66,10 +66,13 @@ def test_registered_lower_is_better_and_data_free():
 
 
 class NoModelContext(ScoringContext):
-    """A context in which building the model or touching the corpus is an error."""
+    """A context in which building any part of the model or touching the corpus is an error."""
 
-    def model(self, fast_backward: bool = True):
+    def _whole(self):
         raise AssertionError("a structural proxy built the model")
+
+    def _seeded(self):
+        raise AssertionError("a structural proxy built a part of the model")
 
     @property
     def corpus(self):

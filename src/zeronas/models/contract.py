@@ -39,7 +39,12 @@ CAPABILITIES = (ACTIVATIONS, RECIPE)
 @runtime_checkable
 class RecurrentLayer(Protocol):
     """One recurrent layer over a whole sequence, time-major. ``fast_backward`` lets the layer use a fused or
-    deferred kernel; proxies turn it off where they need plain autograd (forward-mode AD, double backward)."""
+    deferred kernel; proxies turn it off where they need plain autograd (forward-mode AD, double backward).
+
+    Optional, used where a layer offers them (zeronas's cell layer does; any other layer works without): ``run(
+    inputs, state, on_step=fn, input_repeats=r)``, a forward pass that calls ``fn(t, state)`` after every step (to
+    replace the carried state or stop) over inputs repeated ``r`` times along the batch; ``frozen()`` and
+    ``prepared()``, contexts within which the layer prepares its weights once for many forward passes."""
 
     input_size: int
     hidden_size: int  # the width of the layer's output

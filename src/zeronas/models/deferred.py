@@ -32,9 +32,16 @@ class Tape:
         self.weight_t = weight_t  # (in, out)
         if self.onednn:  # the tape is made for a forward pass, which always uses them
             self._in_out = weight_t.contiguous()
-            self._out_in = weight_t.t().contiguous()  # free: the cell's weight is stored this way
+            self._out_in_copy: Tensor | None = None
         self.inputs: list[Tensor] = []
         self.grads: list[Tensor] = []
+
+    @property
+    def _out_in(self) -> Tensor:
+        """The weight as ``(out, in)``, contiguous: free when the layer stacked it that way, else made once."""
+        if self._out_in_copy is None:
+            self._out_in_copy = self.weight_t.t().contiguous()
+        return self._out_in_copy
 
     def matmul(self, h: Tensor) -> Tensor:
         """``h @ W`` (h is ``(B, in)``)."""

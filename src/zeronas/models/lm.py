@@ -75,17 +75,45 @@ class RNNModel(LayerStackLM):
         config = config or ModelConfig()
         if overrides:
             config = ModelConfig(**{**asdict(config), **overrides})
-        self.config = config
-        self.cell = parse_recipe(cell) if not isinstance(cell, Cell) else cell
-        self.vocab_size = vocab_size
-        self.emb_size = config.emb_size
-        self.encoder = nn.Embedding(vocab_size, config.emb_size)
+        cell = parse_recipe(cell) if not isinstance(cell, Cell) else cell
         sizes = config.layer_sizes()
-        self.layers = nn.ModuleList(CellLayer(self.cell, i, o, weight_drop=config.wdrop) for i, o in sizes)
-        self.decoder = nn.Linear(sizes[-1][1], vocab_size)
+        # built in this order (embedding, layers, decoder), which fixes the draws from the global generator
+        encoder = nn.Embedding(vocab_size, config.emb_size)
+        layers = [CellLayer(cell, i, o, weight_drop=config.wdrop) for i, o in sizes]
+        self._attach(cell, config, encoder, layers, nn.Linear(sizes[-1][1], vocab_size))
+        self.init_weights()
+
+    @classmethod
+    def from_parts(cls, cell: Cell, config: ModelConfig, embedding: Tensor, layers: Sequence[CellLayer],
+                   decoder_weight: Optional[Tensor] = None) -> "RNNModel":
+        """A model of given parts, drawing nothing: ``embedding`` ``(V, E)`` becomes the encoder's weight (its
+        storage shared, not copied; the decoder's too when tied), ``layers`` are used as they are, the decoder
+        bias is zero (as :meth:`init_weights` sets it) and ``decoder_weight`` is the untied decoder's weight."""
+        model = cls.__new__(cls)
+        LayerStackLM.__init__(model)
+        vocab_size = embedding.shape[0]
+        if len(layers) != config.n_layers:
+            raise ValueError(f"from_parts: {len(layers)} layer(s) given, the config has {config.n_layers}")
+        decoder = nn.Linear(config.layer_sizes()[-1][1], vocab_size, device="meta")
+        decoder.bias = nn.Parameter(torch.zeros(vocab_size, device=embedding.device))
+        if not config.tie_weights:
+            if decoder_weight is None:
+                raise ValueError("from_parts: an untied decoder needs its decoder_weight")
+            decoder.weight = nn.Parameter(decoder_weight)
+        model._attach(cell, config, nn.Embedding(vocab_size, config.emb_size, _weight=embedding), layers, decoder)
+        return model
+
+    def _attach(self, cell: Cell, config: ModelConfig, encoder: nn.Embedding, layers: Sequence[CellLayer],
+                decoder: nn.Linear) -> None:
+        self.config = config
+        self.cell = cell
+        self.vocab_size = encoder.num_embeddings
+        self.emb_size = config.emb_size
+        self.encoder = encoder
+        self.layers = nn.ModuleList(layers)
+        self.decoder = decoder
         if config.tie_weights:
             self.decoder.weight = self.encoder.weight
-        self.init_weights()
 
     def init_weights(self, generator: Optional[torch.Generator] = None) -> None:
         """AWD-LSTM: embedding ~ U(-0.1, 0.1), decoder bias 0; cells keep NAS-Bench-NLP's uniform init."""

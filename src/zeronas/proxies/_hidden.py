@@ -27,26 +27,15 @@ from zeronas.proxies.registry import Unsupported
 
 Tensor = torch.Tensor
 K = 1e-5
+REVISION = 1  # of hidden_cov, hidden_cov_l2 and hidden_cov_l3
 
 
-def layer_outputs(ctx: ScoringContext) -> list[Tensor]:
-    """Per layer, ``(T, B, H)``: the layer's outputs on the probe batch from the zero state. One forward pass of
-    the probe batch, cached in ``ctx.cache`` (shared by every proxy of this module)."""
-    key = "hidden/layer_outputs"
-    if key not in ctx.cache:
-        model = ctx.model()
-        with torch.no_grad():
-            outputs, _ = model.run_layers(model.embed(ctx.inputs), return_all=True)
-        ctx.cache[key] = list(outputs)
-    return ctx.cache[key]
-
-
-def cell_input_states(ctx: ScoringContext) -> list[Tensor]:
-    """Per layer, ``(T, B, H)``: the ``h_prev_0`` each step's cell receives (zero state, then outputs 0..T-2)."""
-    key = "hidden/cell_input_states"
-    if key not in ctx.cache:
-        ctx.cache[key] = [torch.cat([torch.zeros_like(o[:1]), o[:-1]], 0) for o in layer_outputs(ctx)]
-    return ctx.cache[key]
+def cell_input_states(ctx: ScoringContext, layer: int) -> Tensor:
+    """``(T, B, H)``: the ``h_prev_0`` each step's cell of layer ``layer`` (1-based) receives: the zero state,
+    then its outputs 0..T-2. From the context's read-only forward pass of the probe batch (cached there), which
+    runs only the layers up to this one."""
+    out = ctx.layer_outputs(layer - 1)
+    return torch.cat([torch.zeros_like(out[:1]), out[:-1]], 0)
 
 
 def correlation_eigenvalues(states: Tensor) -> Tensor | None:
@@ -63,32 +52,32 @@ def correlation_eigenvalues(states: Tensor) -> Tensor | None:
 def covariance_score(states: Tensor) -> float:
     """``states`` ``(T, B, H)`` -> the score above (float64): units are variables, (sequence, step) observations."""
     v = correlation_eigenvalues(states)
-    if v is None:
-        return float("nan")
+    return float("nan") if v is None else _score(v)
+
+
+def _score(v: Tensor) -> float:
     return float(-(torch.log(v + K) + 1.0 / (v + K)).sum())
 
 
-def _check_layer(ctx: ScoringContext, layer: int) -> list[Tensor]:
-    states = cell_input_states(ctx)
-    if not 1 <= layer <= len(states):
-        raise Unsupported(f"layer {layer} does not exist: the model has {len(states)} layer(s)")
-    return states
+def _check_layer(ctx: ScoringContext, layer: int) -> None:
+    if not 1 <= layer <= ctx.n_layers:
+        raise Unsupported(f"layer {layer} does not exist: the model has {ctx.n_layers} layer(s)")
 
 
 def layer_eigenvalues(ctx: ScoringContext, layer: int) -> Tensor | None:
-    """:func:`correlation_eigenvalues` of layer ``layer`` (1-based) on the probe batch, cached."""
+    """:func:`correlation_eigenvalues` of layer ``layer`` (1-based) on the probe batch, cached in ``ctx.cache``
+    (shared by ``hidden_cov`` and the parts below)."""
+    _check_layer(ctx, layer)
     key = f"hidden/eigenvalues/{layer}"
     if key not in ctx.cache:
-        ctx.cache[key] = correlation_eigenvalues(_check_layer(ctx, layer)[layer - 1])
+        ctx.cache[key] = correlation_eigenvalues(cell_input_states(ctx, layer))
     return ctx.cache[key]
 
 
 def layer_score(ctx: ScoringContext, layer: int) -> float:
     """The score of layer ``layer`` (1-based, as in the paper's column names)."""
     v = layer_eigenvalues(ctx, layer)
-    if v is None:
-        return float("nan")
-    return float(-(torch.log(v + K) + 1.0 / (v + K)).sum())
+    return float("nan") if v is None else _score(v)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -114,12 +103,11 @@ def state_memory_share(ctx: ScoringContext) -> float:
     """``||h - h°|| / ||h||`` over layer 1's outputs ``h`` on the probe batch, where ``h°`` is each step run again
     from a zero carried state (all steps as one batch of single steps): the share of the state that comes from
     the past. NaN when the outputs are all zero."""
-    model = ctx.model()
-    T, B = ctx.inputs.shape
+    emb = ctx.embedded_inputs
+    T, B, E = emb.shape
     with torch.no_grad():
-        emb = model.embed(ctx.inputs)
-        fresh, _ = model.layers[0](emb.reshape(1, T * B, emb.shape[-1]))
-    out = layer_outputs(ctx)[0].double()
+        fresh, _ = ctx.layer(0)(emb.reshape(1, T * B, E))
+    out = ctx.layer_outputs(0).double()
     norm = out.norm()
     if not bool(norm > 0):
         return float("nan")

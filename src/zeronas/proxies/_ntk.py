@@ -25,6 +25,7 @@ while the loop forms each weight gradient once per sequence.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Callable
 
 import torch
@@ -63,14 +64,19 @@ def jacobian_loop(model: RecurrentLM, emb: Tensor, targets: Tensor | None = None
     logits, or with ``targets`` ``(T, m)`` of each sequence's LM loss."""
     params = [p for _, p in model.recurrent_parameters()]
     rows: list[list[Tensor]] = [[] for _ in params]
-    for b in range(emb.shape[1]):
-        if targets is None:
-            total = _summed_logits(model, emb[:, b:b + 1])
-        else:
-            total = _sequence_loss(model, emb[:, b:b + 1], targets[:, b:b + 1])
-        grads = torch.autograd.grad(total, params, allow_unused=True)
-        for slot, (g, p) in enumerate(zip(grads, params)):
-            rows[slot].append(torch.zeros_like(p) if g is None else g)
+    with ExitStack() as stack:
+        for layer in model.layers:  # a cell layer stacks its weights once for all the sequences
+            if hasattr(layer, "prepared"):
+                stack.enter_context(layer.prepared())
+        for b in range(emb.shape[1]):
+            if targets is None:
+                total = _summed_logits(model, emb[:, b:b + 1])
+            else:
+                total = _sequence_loss(model, emb[:, b:b + 1], targets[:, b:b + 1])
+            # retain_graph: the stacked weights' part of the graph serves the next sequence too
+            grads = torch.autograd.grad(total, params, allow_unused=True, retain_graph=True)
+            for slot, (g, p) in enumerate(zip(grads, params)):
+                rows[slot].append(torch.zeros_like(p) if g is None else g)
     return [torch.stack(r) for r in rows]
 
 
@@ -125,7 +131,7 @@ def empirical_ntk(ctx: ScoringContext, method: str = "loop") -> Tensor:
     key = f"ntk/theta/summed-logits/cell-params/m={m}/{method}"
     if key not in ctx.cache:
         fn, fast = METHODS[method]
-        model = ctx.model(fast_backward=fast)
+        model = ctx.read_only_model(fast_backward=fast)  # autograd.grad leaves the weights as they are
         ctx.cache[key] = ntk_from_grads(fn(model, _embedded(model, ctx, m)))
     return ctx.cache[key]
 

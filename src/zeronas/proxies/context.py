@@ -2,7 +2,14 @@
 
 The model is either built from a cell-language recipe with the config's seeded initialisation, or a user's own
 model (:class:`~zeronas.models.contract.RecurrentLM`, e.g. an adapted ``nn.LSTM`` language model) scored with
-the weights it has."""
+the weights it has.
+
+A proxy that reads only part of the model asks for those parts, read-only: :meth:`ScoringContext.embed` (and
+:attr:`~ScoringContext.embedded_inputs`, the probe batch embedded once), :meth:`~ScoringContext.layer` and
+:meth:`~ScoringContext.layer_outputs`. For a recipe they are built on demand, in the seeded order (see
+:mod:`zeronas.models.seeded`), so the other layers and the decoder are never built for it; the embedding is
+drawn once per process. A proxy that needs the whole model, or changes it, asks for :meth:`~ScoringContext.model`.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +21,10 @@ import torch
 
 from zeronas.cells.recipe import Cell
 from zeronas.models.contract import CAPABILITIES, RecurrentLM, model_dtype
-from zeronas.models.lm import ModelConfig, build_model
+from zeronas.models.lm import ModelConfig
 from zeronas.models.macs import lm_macs
 from zeronas.core.config import ScoringConfig
+from zeronas.models.seeded import SeededParts
 
 Tensor = torch.Tensor
 
@@ -54,7 +62,11 @@ class ScoringContext:
         self._corpus = corpus.raw if isinstance(corpus, ReadOnlyCorpus) else corpus
         self.cache: dict[str, Any] = {}
         self.device = torch.device(config.device)
-        self._template: RecurrentLM | None = None  # never handed out: model() returns copies
+        self._template: RecurrentLM | None = None  # whole model; model() hands out copies, read_only_model() it
+        self._parts: SeededParts | None = None  # a recipe's seeded parts, built as they are asked for
+        # the proxies still to run on this context after the current one, when the caller knows them (the
+        # runner does): lets a proxy drop shared work from the cache once no later proxy will read it
+        self.upcoming: tuple[str, ...] | None = None
         self._user_model = model is not None
         if model is not None:
             self._template = copy.deepcopy(model).to(self.device).eval()
@@ -77,6 +89,15 @@ class ScoringContext:
 
             self._corpus = load_scoring_corpus(self.config.corpus, self.config.corpus_path)
         return self._corpus
+
+    @property
+    def user_model(self) -> bool:
+        """True when the context scores a user's model (as given), False for a recipe's seeded model."""
+        return self._user_model
+
+    def might_run(self, proxy: str) -> bool:
+        """Whether ``proxy`` is among :attr:`upcoming` (False when the caller did not say)."""
+        return self.upcoming is not None and proxy in self.upcoming
 
     @property
     def vocab_size(self) -> int:
@@ -131,19 +152,90 @@ class ScoringContext:
 
     def model(self, fast_backward: bool = True) -> RecurrentLM:
         """A new model in eval mode (no dropout) with the config's seeded initial weights (a user's model: its
-        own weights).
+        own weights), which the proxy may change freely.
 
         The seeded initialisation runs once per context; each call returns a deep copy of that model (a fifth
         of the cost of drawing 11M random weights again), with the same weights bit for bit."""
-        if self._template is None:
-            if self.config.init != "nasbench-nlp":
-                raise ValueError(f"unknown initialisation {self.config.init!r}")
-            template = build_model(self.cell, self.vocab_size, seed=self.config.seed, config=self.model_config())
-            self._template = template.to(self.device).eval()
-        model = copy.deepcopy(self._template)
+        model = copy.deepcopy(self._whole())
         for layer in model.layers:
             layer.fast_backward = fast_backward
         return model
+
+    def read_only_model(self, fast_backward: bool = True) -> RecurrentLM:
+        """The context's own whole model, not a copy: for a proxy that only runs it (no gradient of its weights,
+        no change to them, no dtype conversion), which saves the copy :meth:`model` makes."""
+        model = self._whole()
+        for layer in model.layers:
+            layer.fast_backward = fast_backward
+        return model
+
+    def _whole(self) -> RecurrentLM:
+        if self._template is None:
+            self._template = self._seeded().model()
+        return self._template
+
+    def _seeded(self) -> SeededParts:
+        if self._parts is None:
+            if self.config.init != "nasbench-nlp":
+                raise ValueError(f"unknown initialisation {self.config.init!r}")
+            self._parts = SeededParts(self.cell, self.vocab_size, self.model_config(),  # type: ignore[arg-type]
+                                      self.config.seed, self.device)
+        return self._parts
+
+    @property
+    def n_layers(self) -> int:
+        return len(self._template.layers) if self._user_model else self.config.n_layers  # type: ignore[union-attr]
+
+    def layer(self, index: int, fast_backward: bool = True) -> Any:
+        """Layer ``index`` (0-based) of the model, read-only (run it, do not change it); for a recipe built
+        without the layers after it or the decoder."""
+        if not 0 <= index < self.n_layers:
+            raise IndexError(f"layer {index} does not exist: the model has {self.n_layers} layer(s)")
+        if self._user_model:
+            layer = self._template.layers[index]  # type: ignore[union-attr]
+        else:
+            layer = self._seeded().layer(index)
+        layer.fast_backward = fast_backward
+        return layer
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """The model's embedding of token ids ``(T, B)`` (eval mode), without a gradient; for a recipe without
+        building any layer."""
+        with torch.no_grad():
+            if self._user_model:
+                return self._template.embed(tokens)  # type: ignore[union-attr]
+            return self._seeded().embed(tokens)
+
+    @cached_property
+    def _embedded(self) -> Tensor:
+        return self.embed(self._probe[0])
+
+    @property
+    def embedded_inputs(self) -> Tensor:
+        """The probe batch embedded ``(T, B, E)``, computed once per context (a copy, like :attr:`inputs`)."""
+        return self._embedded.clone()
+
+    def layer_outputs(self, index: int) -> Tensor:
+        """The outputs ``(T, B, H)`` of layer ``index`` (0-based) on the probe batch from the zero state, as
+        ``run_layers`` computes them on the fast path, without a gradient; computed once per context (a copy).
+        For a recipe only the layers up to ``index`` run (between two layers a recipe in eval mode applies
+        nothing); a user's model runs through its own ``run_layers``."""
+        return self._layer_outputs(index).clone()
+
+    def _layer_outputs(self, index: int) -> Tensor:
+        key = f"context/layer_outputs/{index}"
+        if key not in self.cache:
+            if not 0 <= index < self.n_layers:
+                raise IndexError(f"layer {index} does not exist: the model has {self.n_layers} layer(s)")
+            with torch.no_grad():
+                if self._user_model:
+                    outputs, _ = self.read_only_model().run_layers(self._embedded, return_all=True)
+                    for i, out in enumerate(outputs):  # type: ignore[arg-type]
+                        self.cache[f"context/layer_outputs/{i}"] = out
+                else:
+                    below = self._embedded if index == 0 else self._layer_outputs(index - 1)
+                    self.cache[key] = self.layer(index)(below)[0]
+        return self.cache[key]
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A seeded generator for a proxy's own random draws (noise, Gaussian inputs)."""

@@ -23,47 +23,24 @@ Adaptation to the recurrent language model:
   channel counts fan-in times); we sum per unit, as in Theis et al. (for a fixed configuration the fan-ins of a
   cell's units are all the same layer width, so this only changes the weighting between layers).
 - Products and sums in float64.
+- The pass is the one ``snip``, ``grad_norm`` and ``grasp`` read (see :mod:`zeronas.proxies._loss`): for a
+  recipe the hooks ride on their backward pass.
 """
 
 from __future__ import annotations
 
 import torch
 
+from zeronas.proxies._loss import fisher_units
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
-
-Tensor = torch.Tensor
 
 
 @proxy("fisher", requires=("activations",), higher_is_better=True, needs_data=True,
        description="Fisher pruning signal: sum over activation units of mean-square (sum_t a * dL/da) / 2 "
                    "(Theis et al. 2018)")
 def fisher(ctx: ScoringContext) -> float:
-    model = ctx.model()
-    # per "layer.node": sum over time of a * dL/da, shape (batch, units); filled by tensor hooks in backward
-    per_unit: dict[str, Tensor] = {}
-
-    def observe(name: str, op: str, pre: Tensor, out: Tensor) -> None:
-        if not out.requires_grad:
-            return
-        act = out.detach()
-
-        def hook(grad: Tensor, _name: str = name, _act: Tensor = act) -> None:
-            contribution = _act.double() * grad.double()
-            prev = per_unit.get(_name)
-            per_unit[_name] = contribution if prev is None else prev + contribution
-
-        out.register_hook(hook)
-
-    # a zero initial state that requires grad, so that every activation (even one at step 0 that reads only the
-    # initial state) is on the autograd graph and its hook fires
-    hidden = [tuple(h.requires_grad_() for h in layer) for layer in model.init_hidden(ctx.inputs.size(1))]
-    out, _ = model.run_layers(model.embed(ctx.inputs), hidden, observer=observe)
-    logits = model.decode(out)
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), ctx.targets.reshape(-1))
-    leaves = [h for layer in hidden for h in layer] + [p for p in model.parameters() if p.requires_grad]
-    # the gradients of the leaves are not needed: asking for them runs the backward pass that fires the hooks
-    torch.autograd.grad(loss, leaves, allow_unused=True)
+    per_unit = fisher_units(ctx)  # filled by tensor hooks in the (shared) backward pass of the LM loss
     total = torch.zeros((), dtype=torch.float64, device=ctx.device)
     for name in sorted(per_unit):
         total = total + per_unit[name].pow(2).mean(0).mul(0.5).sum()

@@ -22,9 +22,7 @@ Adaptation choices for RNN language models:
 
 from __future__ import annotations
 
-import torch
-
-from zeronas.proxies._gradients import weight_gradients
+from zeronas.proxies._loss import loss_pass
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -32,9 +30,4 @@ from zeronas.proxies.registry import proxy
 @proxy("grad_norm", higher_is_better=True, needs_data=True,
        description="global L2 norm of the LM-loss gradient over all weight matrices (no biases), probe batch")
 def grad_norm(ctx: ScoringContext) -> float:
-    _, grads = weight_gradients(ctx)
-    total = torch.zeros((), dtype=torch.float64)
-    for g in grads:
-        if g is not None:
-            total = total + g.double().pow(2).sum()
-    return float(total.sqrt())
+    return float(loss_pass(ctx).grad_norm_squared.sqrt())  # the gradient shared with snip, grasp and fisher

@@ -46,6 +46,7 @@ import torch.autograd.forward_ad as fwAD
 from torch.func import functional_call
 
 from zeronas.models.contract import RecurrentLM
+from zeronas.proxies._loss import loss_pass
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -85,10 +86,7 @@ def hessian_vector_product(model: RecurrentLM, inputs: Tensor, targets: Tensor, 
        description="GraSP as summed by Abdelfattah et al. 2021: sum of -theta * (Hessian @ gradient) "
                    "over the weight matrices (Wang et al. 2020)")
 def grasp(ctx: ScoringContext) -> float:
-    fast = ctx.model()
-    loss, _ = fast.loss(ctx.inputs, ctx.targets)
-    grads = torch.autograd.grad(loss, [p for _, p in fast.weight_matrices()], allow_unused=True)
-    del fast, loss
+    grads = loss_pass(ctx, for_grasp=True).grads  # g on the fast path, shared with snip, grad_norm and fisher
     model = ctx.model(fast_backward=False)
     named = model.weight_matrices()
     h_theta = hessian_vector_product(model, ctx.inputs, ctx.targets, [n for n, _ in named],

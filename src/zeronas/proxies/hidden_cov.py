@@ -9,7 +9,7 @@ The forward pass is shared by the three layers' proxies through ``ctx.cache``.
 
 from __future__ import annotations
 
-from zeronas.proxies._hidden import layer_score
+from zeronas.proxies._hidden import REVISION, layer_score
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import ProxyFn, proxy
 
@@ -21,7 +21,7 @@ def _layer_proxy(layer: int) -> ProxyFn:
         return layer_score(ctx, layer)
 
     score.__name__ = score.__qualname__ = name
-    return proxy(name, higher_is_better=True, needs_data=True,
+    return proxy(name, higher_is_better=True, needs_data=True, revision=REVISION,
                  description=f"jacob_cov score of the layer-{layer} hidden-unit correlation on the probe batch "
                              "(Serianni & Kalita)")(score)
 

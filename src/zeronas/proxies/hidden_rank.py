@@ -29,5 +29,5 @@ def hidden_rank(ctx: ScoringContext) -> float:
     v = layer_eigenvalues(ctx, 1)
     if v is None:
         return float("nan")
-    T, B, H = cell_input_states(ctx)[0].shape
+    T, B, H = cell_input_states(ctx, 1).shape
     return float(excess_nulls(v, T, B, H))

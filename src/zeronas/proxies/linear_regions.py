@@ -50,7 +50,7 @@ def loop_inputs(ctx: ScoringContext, n_loops: int = N_LOOPS, n_points: int = N_P
 @proxy("linear_regions", requires=("activations",), higher_is_better=True, needs_data=False,
        description="activation regions crossed along Gaussian input loops (TE-NAS linear regions, 1-D adaptation)")
 def linear_regions(ctx: ScoringContext) -> float:
-    model = ctx.model()
+    model = ctx.read_only_model()  # only run forward, without a gradient
     counter = LoopCrossings(N_LOOPS, N_POINTS)
     with torch.no_grad():
         model.run_layers(loop_inputs(ctx), observer=counter)

@@ -28,7 +28,7 @@ from zeronas.proxies.registry import proxy
 
 def naswot_kernel(ctx: ScoringContext) -> HammingKernel:
     """The accumulated kernel over the probe batch (one forward pass, no gradient)."""
-    model = ctx.model()
+    model = ctx.read_only_model()  # only run forward, without a gradient
     kernel = HammingKernel(ctx.inputs.shape[1], ctx.device)
     with torch.no_grad():
         model.run_layers(model.embed(ctx.inputs), observer=kernel)

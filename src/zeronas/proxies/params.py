@@ -9,4 +9,4 @@ from zeronas.proxies.registry import proxy
 @proxy("params", higher_is_better=True, needs_data=False,
        description="trainable parameters of the model (tied embedding counted once)")
 def params(ctx: ScoringContext) -> float:
-    return float(ctx.model().num_parameters())
+    return float(ctx.read_only_model().num_parameters())

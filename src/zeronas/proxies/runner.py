@@ -200,7 +200,9 @@ def run_proxies(proxies: Iterable[str], ctx: ScoringContext, progress: ProgressF
             if progress is not None:
                 progress(i, len(names), name)
             torch.manual_seed(ctx.config.seed)
+            ctx.upcoming = tuple(names[i + 1:])
             results[name] = run_proxy(name, ctx, catch_interrupt=catch_interrupt)
+    ctx.upcoming = None
     if progress is not None:
         progress(len(names), len(names), "")
     return results

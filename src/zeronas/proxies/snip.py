@@ -24,9 +24,7 @@ Adaptation to the recurrent language model:
 
 from __future__ import annotations
 
-import torch
-
-from zeronas.proxies._gradients import weight_gradients
+from zeronas.proxies._loss import loss_pass
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -34,9 +32,4 @@ from zeronas.proxies.registry import proxy
 @proxy("snip", higher_is_better=True, needs_data=True, revision=2,
        description="SNIP connection sensitivity: sum |theta * dL/dtheta| over the weight matrices (Lee et al. 2019)")
 def snip(ctx: ScoringContext) -> float:
-    weights, grads = weight_gradients(ctx)  # None for a weight that never reaches the output: saliency zero
-    total = torch.zeros((), dtype=torch.float64, device=ctx.device)
-    for w, g in zip(weights, grads):
-        if g is not None:
-            total = total + (w.detach() * g).abs().sum(dtype=torch.float64)
-    return total.item()
+    return loss_pass(ctx).snip.item()  # the LM loss's weight gradient, shared (see zeronas.proxies._loss)

@@ -11,7 +11,6 @@ law: nothing here says why a smaller initial output trains better beyond that co
 
 from __future__ import annotations
 
-from zeronas.proxies._hidden import layer_outputs
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -19,4 +18,4 @@ from zeronas.proxies.registry import proxy
 @proxy("state_rms", higher_is_better=False, needs_data=True,
        description="RMS of layer 1's output on the probe batch at initialisation (the state's scale)")
 def state_rms(ctx: ScoringContext) -> float:
-    return float(layer_outputs(ctx)[0].double().pow(2).mean().sqrt())
+    return float(ctx.layer_outputs(0).double().pow(2).mean().sqrt())
