@@ -6,16 +6,22 @@ reports for each proxy how many recomputed scores are identical to the stored on
 value, bit for bit), and the largest relative difference otherwise. Nothing is written to the store.
 
     python benchmarks/reproduce_store.py [--store sqlite:///docs/results/nbnlp-dev-scores.db] [--n 20] [--seed 0]
-        [--config-hash HASH] [--threads 1] [--proxies a,b]
+        [--config-hash HASH] [--threads 1] [--proxies a,b] [--dump FILE]
+
+``--dump`` writes what was recomputed (status and exact value per architecture and proxy): run this script with
+another version's ``src`` first on ``PYTHONPATH`` and compare the two files to see whether two versions of the code
+compute the same values bit for bit on this machine, whatever the machine that filled the store computed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
@@ -33,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config-hash", default=None, help="which stored config (default: the only one)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--proxies", default="", help="comma-separated: only these stored proxies (default: all)")
+    ap.add_argument("--dump", default="", help="also write every recomputed score to this JSON file (status and "
+                                                "float.hex value per architecture and proxy), to compare two versions")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -51,12 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         chosen = ids[: args.n]
         recipes = {cid: store.recipe(cid) for cid in chosen}
 
+    dumped: dict[str, dict[str, list]] = {}
     same: dict[str, int] = defaultdict(int)
     total: dict[str, int] = defaultdict(int)
     worst: dict[str, float] = defaultdict(float)
     for i, cid in enumerate(chosen, 1):
         stored = table[cid]
         fresh = score_cell(parse_recipe(recipes[cid], source=f"store {cid}"), list(stored), config)
+        dumped[cid] = {p: [s.status, None if s.value is None else float(s.value).hex()] for p, s in fresh.items()}
         for proxy, old in stored.items():
             new = fresh[proxy]
             total[proxy] += 1
@@ -75,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         diff = "-" if proxy not in worst else ("status changed" if math.isinf(worst[proxy]) else f"{worst[proxy]:.2e}")
         print(f"{proxy:16s} {same[proxy]:>4d}/{total[proxy]:<5d} {diff:>18s}")
     print(f"all identical: {sum(same.values())}/{sum(total.values())}")
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(dumped, indent=0, sort_keys=True) + "\n")
     return 0 if sum(same.values()) == sum(total.values()) else 1
 
 
