@@ -99,7 +99,7 @@ def test_proxies_json_lists_directions():
     listed = json.loads(result.output)
     assert {"name", "higher_is_better", "needs_data", "description", "gate"} <= set(listed[0])
     gates = {p["name"]: p["gate"] for p in listed if p["gate"] is not None}
-    assert gates == {"state_escape": 0.0}  # the trainability check is the one registered gate
+    assert gates == {"state_escape": 0.0, "hidden_rank": 0.0}  # the trainability check and the memory check
     table = runner.invoke(app, ["proxies"])
     assert table.exit_code == 0 and "<= 0" in table.output
 

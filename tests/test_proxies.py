@@ -17,6 +17,9 @@ from zeronas.proxies.runner import run_proxy
 ALL = [spec.name for spec in list_proxies()]
 # params, flops and the structural counts depend only on the architecture, by definition
 WEIGHT_FREE = {"params", "flops", "n_blend", "n_leaky_relu", "n_prod", "cell_depth", "recurrent_fanin"}
+# counts that depend on the weights but not on one weight's small change (each has its own weight test:
+# hidden_rank in test_proxy_hidden_parts.py)
+WEIGHT_COUNTS = {"hidden_rank"}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,7 @@ class PerturbedContext(ScoringContext):
         return parts
 
 
-@pytest.mark.parametrize("name", sorted(set(ALL) - WEIGHT_FREE))
+@pytest.mark.parametrize("name", sorted(set(ALL) - WEIGHT_FREE - WEIGHT_COUNTS))
 def test_proxy_reacts_to_a_recurrent_cell_weight(name, corpus):
     cell = reference_cell("lstm")
     base = run_proxy(name, ScoringContext(cell, TINY, corpus))
