@@ -13,7 +13,7 @@ the same probe, and beside the cells' own PTB test losses (held out from the fit
 loss could do). Ranks count from 1 among the 177 candidates (and among the 174 that trained).
 
     python benchmarks/refine_predictor.py [--store sqlite:///docs/results/nbnlp-dev-scores.db] [--seed 0]
-        [--json docs/results/refine-predictor.json]
+        [--drop PROXY,...] [--json docs/results/refine-predictor.json]
 
 No proxy is computed: the store must hold every feature of every cell (it does for the development split).
 """
@@ -33,7 +33,12 @@ from zeronas.bench.nbnlp import Architecture, Benchmark
 from zeronas.cells.recipe import Cell
 from zeronas.cells.reference import REFERENCE_RECIPES, reference_cell
 from zeronas.core.config import ScoringConfig
-from zeronas.predict.data import default_feature_proxies, labelled_data, predict_cells, resolve_prior
+from zeronas.predict.data import (
+    default_feature_proxies,
+    labelled_data,
+    predict_cells,
+    resolve_prior,
+)
 from zeronas.predict.model import Predictor
 from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
 from zeronas.refine.curves import CurveCell, CurveTable
@@ -50,8 +55,12 @@ def training_cells(bench: Benchmark, table: CurveTable) -> list[Architecture]:
     return [a for a in bench if a.canonical_id not in held]
 
 
-def fit(train: Sequence[Architecture], store: str, config: ScoringConfig, seed: int) -> Predictor:
-    proxies = default_feature_proxies()
+def fit(train: Sequence[Architecture], store: str, config: ScoringConfig, seed: int,
+        drop: Sequence[str] = ()) -> Predictor:
+    unknown = [p for p in drop if p not in default_feature_proxies()]
+    if unknown:
+        raise SystemExit(f"--drop: {', '.join(unknown)} is not a default feature proxy")
+    proxies = [p for p in default_feature_proxies() if p not in drop]
     _, scores = score_and_read(train, proxies, config, store, score=False)
     data = labelled_data(train, scores, proxies)
     prior, hib = resolve_prior(None, proxies)
@@ -116,13 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--store", default=STORE)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--drop", default="", help="comma-separated feature proxies left out of the default set")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     config = ScoringConfig()  # the PTB probe at the default config: the predictor's features everywhere
     table = CurveTable.bundled()
     bench = Benchmark.nbnlp()
     train = training_cells(bench, table)
-    model = fit(train, args.store, config, args.seed)
+    model = fit(train, args.store, config, args.seed, [p.strip() for p in args.drop.split(",") if p.strip()])
     predicted = predict_table(model, table, args.store, config)
     members = spec_members([RECOMMENDED_METHOD, TRAINABILITY_CHECK])
     probe = Ranker(curve_scores(table.cells, members, config, args.store, score=False), directions(members))

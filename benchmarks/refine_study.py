@@ -234,9 +234,10 @@ def read_ranking(arg: str) -> tuple[str, dict[str, float | None]]:
         raise SystemExit(f"--ranking {arg!r}: {name} is a registered proxy; choose another name")
     try:
         with open(path) as fh:
-            raw = json.load(fh)["scores"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SystemExit(f"--ranking {arg!r}: cannot read {path}: {exc!r}")
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--ranking {arg!r}: cannot read {path}: {exc}")
+    raw = data.get("scores") if isinstance(data, dict) else None
     if not isinstance(raw, dict):
         raise SystemExit(f"--ranking {arg!r}: {path}: \"scores\" must map canonical ids to numbers")
     out: dict[str, float | None] = {}
