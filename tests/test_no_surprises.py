@@ -393,3 +393,19 @@ def test_a_proxy_named_twice_is_an_error_not_two_scores():
         res = runner.invoke(app, args)
         assert res.exit_code == 2 and "more than once" in res.output, res.output
 
+
+
+COMMITTED_STORES = sorted((Path(__file__).resolve().parents[1] / "docs" / "results").glob("*.db"))
+
+
+@pytest.mark.parametrize("path", COMMITTED_STORES, ids=lambda p: p.name)
+def test_a_committed_store_is_stamped_so_opening_it_leaves_the_file_as_it_is(path):
+    from zeronas.store.sqlite_file import APPLICATION_ID
+
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    assert int.from_bytes(header[68:72], "big") == APPLICATION_ID, f"{path.name}: open and close it once with SQLiteStore"
+
+
+def test_the_committed_stores_are_found():
+    assert {p.name for p in COMMITTED_STORES} >= {"nbnlp-dev-scores.db", "refine-wt2-scores.db"}

@@ -11,7 +11,7 @@ import torch
 from zeronas.cells.reference import reference_cell
 from zeronas.proxies import TINY, Score, list_proxies, score_cell
 from zeronas.proxies.context import ScoringContext
-from zeronas.proxies.registry import proxy
+from zeronas.proxies.registry import PROXIES, proxy
 from zeronas.proxies.runner import run_proxy
 
 ALL = [spec.name for spec in list_proxies()]
@@ -69,27 +69,28 @@ def test_proxy_reacts_to_a_recurrent_cell_weight(name, corpus):
     assert base.value != changed.value
 
 
-@proxy("_test_nan", higher_is_better=True, needs_data=False, description="test: always NaN")
-def _nan(ctx):
-    return float("nan")
+@pytest.fixture
+def failing_proxies():
+    """Four proxies that fail in four ways, registered only for the test that asks for them (so no other test
+    module ever lists them)."""
+    with PROXIES.scoped():
+        proxy("_test_nan", higher_is_better=True, needs_data=False, description="test: always NaN")(
+            lambda ctx: float("nan"))
+        proxy("_test_inf", higher_is_better=True, needs_data=False, description="test: overflows")(
+            lambda ctx: torch.tensor(1e30, dtype=torch.float32).pow(2).item())
+
+        def _oom(ctx):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 40.00 GiB")
+
+        def _error(ctx):
+            raise ValueError("singular matrix in test")
+
+        proxy("_test_oom", higher_is_better=True, needs_data=False, description="test: out of memory")(_oom)
+        proxy("_test_error", higher_is_better=True, needs_data=False, description="test: raises")(_error)
+        yield
 
 
-@proxy("_test_inf", higher_is_better=True, needs_data=False, description="test: overflows")
-def _inf(ctx):
-    return torch.tensor(1e30, dtype=torch.float32).pow(2).item()
-
-
-@proxy("_test_oom", higher_is_better=True, needs_data=False, description="test: out of memory")
-def _oom(ctx):
-    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 40.00 GiB")
-
-
-@proxy("_test_error", higher_is_better=True, needs_data=False, description="test: raises")
-def _error(ctx):
-    raise ValueError("singular matrix in test")
-
-
-def test_failures_are_statuses_and_other_proxies_still_run(corpus):
+def test_failures_are_statuses_and_other_proxies_still_run(corpus, failing_proxies):
     names = ["_test_nan", "params", "_test_inf", "_test_oom", "_test_error"]
     results = score_cell(reference_cell("rnn"), names, TINY, corpus)
     assert [results[n].status for n in names] == ["nan", "ok", "inf", "oom", "error"]
