@@ -25,6 +25,16 @@ baselines are replayed on the whole table (``--repeats`` pools), references left
 No proxy is computed (``--no-score`` is implied): every member of the specs must be in the store under the probe's
 default scoring config (``docs/results/refine-wt2-scores.db`` for wikitext-2, made by
 ``python benchmarks/refine_scores.py``; ``docs/results/nbnlp-dev-scores.db`` for ptb).
+
+An external ranking (``--ranking NAME=FILE``, repeatable) joins the specs as one more member: FILE is JSON whose
+``"scores"`` maps each curve cell's canonical id to a number, higher better (null: no score, ranks last), e.g. the
+learned predictor's ranking score made by ``python benchmarks/refine_predictor.py``. NAME can then be used in
+``--specs`` like a proxy (``predictor``, ``predictor!state_escape``); the whole-table replay adds, per external
+ranking, its top :data:`~zeronas.refine.policies.DEFAULT_K` under the default rungs and eta, that shortlist fully
+trained, and its top-1 without training.
+
+    python benchmarks/refine_study.py --ranking predictor=docs/results/refine-predictor.json \
+        --specs 'hidden_cov!state_escape,predictor' --json docs/results/refine-study-predictor.json
 """
 
 from __future__ import annotations
@@ -35,16 +45,17 @@ import math
 import statistics
 import sys
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from zeronas.core.config import ScoringConfig
+from zeronas.core.score import Score
 from zeronas.recommended import RECOMMENDED_METHOD, TRAINABILITY_CHECK
 from zeronas.refine.curves import CurveCell, CurveTable
 from zeronas.refine.halving import Schedule
-from zeronas.refine.policies import (DiverseTopK, FullTraining, Halving, Oracle, RandomK, Ranker, TopFractionK, TopK,
-                                     TrainingFreeTop1)
+from zeronas.refine.policies import (DEFAULT_ETA, DEFAULT_K, DEFAULT_RUNGS, DiverseTopK, FullTraining, Halving,
+                                     Oracle, RandomK, Ranker, TopFractionK, TopK, TrainingFreeTop1)
 from zeronas.refine.replay import format_table, replay
 from zeronas.refine.scores import curve_scores, directions, spec_members
 
@@ -173,10 +184,24 @@ def cv_summary(folds: list[dict[str, Any]], default_key: str) -> dict[str, Any]:
             "held_out_median_pick_ppl": statistics.median(float(f["held_out"]["median_pick_ppl"]) for f in folds)}
 
 
-def final_policies(default_key: str, specs: Sequence[str], budget: float, kinds: Sequence[str] = FAMILIES
-                   ) -> list[Any]:
+def external_policies(names: Sequence[str]) -> list[Any]:
+    """Per external ranking: its top ``DEFAULT_K`` under the default rungs and eta, that shortlist fully trained,
+    and its top-1 without training."""
+    schedule = Schedule(DEFAULT_RUNGS, DEFAULT_ETA)
+    out: list[Any] = []
+    for name in names:
+        top = TopK(DEFAULT_K, name)
+        out += [Halving(top, schedule, label=f"top {DEFAULT_K} [{name}] {schedule.describe()}"),
+                FullTraining(top, label=f"top {DEFAULT_K} [{name}] fully trained"),
+                TrainingFreeTop1(name)]
+    return out
+
+
+def final_policies(default_key: str, specs: Sequence[str], budget: float, kinds: Sequence[str] = FAMILIES,
+                   external: Sequence[str] = ()) -> list[Any]:
     """The default beside the baselines: training-free top-1, random K and checked random K under the default's
-    schedule, the default's shortlist fully trained, the issue's earlier baselines, and the oracle."""
+    schedule, the default's shortlist fully trained, the issue's earlier baselines, the external rankings'
+    policies (:func:`external_policies`), and the oracle."""
     full = dict(grid(specs, FULL_POOL, budget, kinds))
     default = full[default_key]
     k, schedule = default.shortlist.k, default.schedule  # type: ignore[attr-defined]
@@ -192,23 +217,68 @@ def final_policies(default_key: str, specs: Sequence[str], budget: float, kinds:
             Halving(TopK(27, RECOMMENDED_METHOD), s119, label=f"issue: top 27 [{RECOMMENDED_METHOD}], rungs 1,3,9"),
             Halving(RandomK(40, TRAINABILITY_CHECK), Schedule((1.0, 2.0, 6.0)),
                     label="issue: random[state_escape] 40, rungs 1,2,6"),
-            Oracle()]
+            *external_policies(external), Oracle()]
     seen: set[str] = set()
     return [p for p in pols if not (p.name in seen or seen.add(p.name))]
 
 
-def load(probe: str, store: str | None, specs: Sequence[str]) -> tuple[CurveTable, Ranker]:
+def read_ranking(arg: str) -> tuple[str, dict[str, float | None]]:
+    """``NAME=FILE`` -> (NAME, ``{canonical_id: value or None}``) from FILE's ``"scores"``; a bad one exits."""
+    from zeronas.proxies.registry import list_proxies
+
+    name, sep, path = arg.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier() or not path:
+        raise SystemExit(f"--ranking {arg!r}: give NAME=FILE, NAME a plain word")
+    if name in {p.name for p in list_proxies()}:
+        raise SystemExit(f"--ranking {arg!r}: {name} is a registered proxy; choose another name")
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--ranking {arg!r}: cannot read {path}: {exc}")
+    raw = data.get("scores") if isinstance(data, dict) else None
+    if not isinstance(raw, dict):
+        raise SystemExit(f"--ranking {arg!r}: {path}: \"scores\" must map canonical ids to numbers")
+    out: dict[str, float | None] = {}
+    for cid, v in raw.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise SystemExit(f"--ranking {arg!r}: {path}: cell {cid}: {v!r} is not a number or null")
+        out[str(cid)] = None if v is None or not math.isfinite(v) else float(v)
+    return name, out
+
+
+def add_rankings(scores: dict[str, dict[str, Score]], dirs: dict[str, bool],
+                 external: Mapping[str, Mapping[str, float | None]], cells: Sequence[CurveCell]) -> None:
+    """Each external ranking as one more member of ``scores`` (higher is better); a cell it lacks is missing."""
+    for name, values in external.items():
+        dirs[name] = True
+        for c in cells:
+            if c.canonical_id in values:
+                v = values[c.canonical_id]
+                scores.setdefault(c.canonical_id, {})[name] = Score(name, v, "ok" if v is not None else "nan")
+
+
+def load(probe: str, store: str | None, specs: Sequence[str],
+         external: Mapping[str, Mapping[str, float | None]] | None = None) -> tuple[CurveTable, Ranker]:
     table = CurveTable.bundled()
     config = ScoringConfig().with_corpus(probe)
-    members = spec_members(list(specs) + [TRAINABILITY_CHECK, RECOMMENDED_METHOD])
-    scores = curve_scores(table.cells, list(specs) + [RECOMMENDED_METHOD, TRAINABILITY_CHECK], config,
-                          store or STORES[probe], score=False)
+    external = external or {}
+    members = [m for m in spec_members(list(specs) + [TRAINABILITY_CHECK, RECOMMENDED_METHOD]) if m not in external]
+    scores = curve_scores(table.cells, members, config, store or STORES[probe], score=False)
     lacking = [c.label for c in table.without_references()
                if not all(m in scores.get(c.canonical_id, {}) for m in members)]
     if lacking:
         raise SystemExit(f"the store lacks scores of {len(lacking)} curve cells (e.g. {lacking[0]}) under the "
                          f"{probe} config {config.config_hash()}: run benchmarks/refine_scores.py first")
-    return table, Ranker(scores, directions(members))
+    for name, values in external.items():
+        absent = [c.label for c in table.without_references() if c.canonical_id not in values]
+        if absent:
+            raise SystemExit(f"--ranking {name}: its file has no entry for {len(absent)} curve cells (e.g. "
+                             f"{absent[0]}); give every candidate a number or null")
+    dirs = directions(members)
+    add_rankings(scores, dirs, external, table.cells)
+    return table, Ranker(scores, dirs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,17 +292,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=300)
     ap.add_argument("--criterion", default="percentile", choices=sorted(CRITERIA))
     ap.add_argument("--families", default=",".join(FAMILIES), help=f"comma-separated, of {', '.join(FAMILIES)}")
+    ap.add_argument("--ranking", action="append", default=[], metavar="NAME=FILE",
+                    help="an external ranking (JSON {\"scores\": {canonical_id: number}}, higher better) usable "
+                         "as NAME in --specs")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     specs = [s.strip() for s in args.specs.split(",") if s.strip()]
     kinds = [k.strip() for k in args.families.split(",") if k.strip()]
     if not kinds or any(k not in FAMILIES for k in kinds):
         ap.error(f"--families: give some of {', '.join(FAMILIES)}")
-    table, ranker = load(args.probe, args.store, specs)
+    external = dict(read_ranking(r) for r in args.ranking)
+    table, ranker = load(args.probe, args.store, specs, external)
     folds = cross_validate(table, ranker, specs, args.budget, args.splits, args.cv_repeats,
                            args.criterion, kinds)
     default_key = choose_default(folds)
-    pols = final_policies(default_key, specs, args.budget, kinds)
+    pols = final_policies(default_key, specs, args.budget, kinds, list(external))
     out: dict[str, Any] = {"args": vars(args), "default": default_key, "cv": folds,
                            "cv_counts": Counter(f["chosen"] for f in folds).most_common()}
     for refs in (False, True):
