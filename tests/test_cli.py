@@ -94,6 +94,16 @@ def test_score_json_and_bad_proxy():
     assert bad.exit_code == 2 and "unknown proxy 'nonsense'" in bad.output
 
 
+def test_score_without_proxies_gives_the_recommended_methods_verdict():
+    result = runner.invoke(app, ["score", "lstm", "--batch-size", "4", "--seq-len", "8", "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)["scores"]
+    assert set(scores) == {"hidden_cov", "state_escape", "hidden_cov!state_escape"}
+    verdict = scores["hidden_cov!state_escape"]
+    assert verdict["status"] == "ok" and verdict["value"] == scores["hidden_cov"]["value"]
+    assert "passes state_escape" in verdict["message"]  # the LSTM passes the trainability check
+
+
 def test_proxies_json_lists_directions():
     result = runner.invoke(app, ["proxies", "--json"])
     listed = json.loads(result.output)

@@ -14,6 +14,7 @@ from zeronas.cells.recipe import RecipeError, load_cell
 from zeronas.bench.resolve import resolve_cell
 from zeronas.cli._common import fail, out, print_scores, proxies_progress, proxy_specs, scoring_config
 from zeronas.cli._options import BatchSize, Corpus, Device, Quiet, ScoringConfigFile, ScoringSeed, SeqLen
+from zeronas.recommended import RECOMMENDED_METHOD
 
 cell_app = typer.Typer(help="Read, check and describe cells.", no_args_is_help=True)
 bench_app = typer.Typer(help="The bundled NAS-Bench-NLP ground truth.", no_args_is_help=True)
@@ -112,11 +113,11 @@ def proxies_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON
 
 
 def score_cmd(spec: str = typer.Argument(..., help="Recipe file, rnn|lstm|gru, or a benchmark id."),
-              proxies: str = typer.Option("zen,ntk_cond,ntk_trace,gradscore", "--proxies", "-p",
+              proxies: str = typer.Option(RECOMMENDED_METHOD, "--proxies", "-p",
                                           help="Comma-separated proxies, rank combinations a+b and gated specs "
-                                               "rank!gate (e.g. hidden_cov!state_escape, the recommended method: "
-                                               "its value and whether the cell passes the gate); see `zeronas "
-                                               "proxies`."),
+                                               "rank!gate; see `zeronas proxies`. Default: the recommended method, "
+                                               "its two proxies and whether the cell passes the trainability "
+                                               "check."),
               seed: ScoringSeed = None,
               device: Device = None, batch_size: BatchSize = None, seq_len: SeqLen = None,
               config_file: ScoringConfigFile = None, corpus: Corpus = None,
