@@ -333,3 +333,15 @@ def test_prior_survives_the_model_file(tmp_path):
     loaded = load_predictor(model.save(tmp_path / "m.json"))
     assert loaded.prior == "params" and loaded.prior_higher_is_better is False
     assert np.array_equal(loaded.predict(X).score, model.predict(X).score)
+
+
+def test_the_default_features_are_every_registered_proxy_but_the_costly_ones_that_add_nothing():
+    from zeronas.predict.data import EXPENSIVE, default_feature_proxies
+    from zeronas.proxies.registry import list_proxies
+
+    names = default_feature_proxies()
+    registered = {s.name for s in list_proxies() if not s.name.startswith("_")}
+    assert set(names) == registered - EXPENSIVE and len(names) == len(set(names))
+    assert {"grasp", "ntk_cond", "ntk_trace", "zen_real", "zen_state", "ntk_cond_loss"} <= EXPENSIVE <= registered
+    # the recommended method's members, the trainability check and its parts stay features
+    assert {"hidden_cov", "state_escape", "hidden_rank", "state_rms", "state_memory", "zen"} <= set(names)

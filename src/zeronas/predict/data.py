@@ -15,9 +15,13 @@ from zeronas.predict.model import MIN_TRAINED, Prediction, Predictor, PredictorE
 from zeronas.proxies.registry import get_proxy, list_proxies
 from zeronas.core.score import Score
 
-# The LM-loss NTK pair costs more than every other proxy together (about 4 s per cell on 2 cores) and is
-# weaker than the logit NTK it varies; the default feature set leaves it out (name it with --proxies to use it).
-EXPENSIVE = frozenset({"ntk_cond_loss", "ntk_trace_loss"})
+# Proxies the default feature set leaves out (name them with --proxies to use them): their cost buys the predictor
+# nothing measurable. The LM-loss NTK pair costs more than every other proxy together and is weaker than the logit
+# NTK it varies. grasp, the logit NTK pair and the two Zen variants cost about 10x the floor per cell together (of
+# 17x for the set with them), and leaving them out moves no held-out figure of the learning curve beyond noise
+# (paired over its 10 seeded samples: loss-prediction tau +0.004 at 100 labels, -0.003 on all; the same AUC of
+# P(diverge)); docs/predict.md, "Which features".
+EXPENSIVE = frozenset({"ntk_cond_loss", "ntk_trace_loss", "grasp", "ntk_cond", "ntk_trace", "zen_real", "zen_state"})
 ROW = "predictor"
 QUALITY_ROW = "predictor_quality"
 TRAINABLE_ROW = "predictor_trainable"
