@@ -17,7 +17,7 @@ the others. NaN where ``hidden_cov`` is NaN (a constant unit). The forward pass 
 
 from __future__ import annotations
 
-from zeronas.proxies._hidden import cell_input_states, excess_nulls, layer_eigenvalues
+from zeronas.proxies._hidden import excess_nulls, layer_eigenvalues
 from zeronas.proxies.context import ScoringContext
 from zeronas.proxies.registry import proxy
 
@@ -29,5 +29,5 @@ def hidden_rank(ctx: ScoringContext) -> float:
     v = layer_eigenvalues(ctx, 1)
     if v is None:
         return float("nan")
-    T, B, H = cell_input_states(ctx, 1).shape
-    return float(excess_nulls(v, T, B, H))
+    T, B = ctx.inputs.shape  # the probe's steps and sequences; one eigenvalue per hidden unit
+    return float(excess_nulls(v, T, B, v.numel()))
