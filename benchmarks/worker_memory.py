@@ -17,26 +17,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
-from pathlib import Path
 
 import torch
 
-from proxy_cost import pick_cells
+from proxy_cost import _status_mib, pick_cells
 from zeronas.core.spec import spec_proxies
 from zeronas.data.corpus import load_ptb
 from zeronas.proxies import ScoringConfig
 from zeronas.proxies.runner import score_cell
 
 
-def _status_mib(field_name: str) -> float:
-    """A memory field of /proc/self/status in MiB (Linux only)."""
-    text = Path("/proc/self/status").read_text()
-    m = re.search(rf"^{field_name}:\s+(\d+)\s+kB", text, re.M)
-    if m is None:
+def _mib(field_name: str) -> float:
+    """A memory field of /proc/self/status in MiB (``proxy_cost.py``'s reader); this script needs it (Linux)."""
+    value = _status_mib(field_name)
+    if value is None:
         raise SystemExit(f"/proc/self/status has no {field_name} field")
-    return int(m.group(1)) / 1024.0
+    return value
 
 
 def _members(spec: str) -> list[str]:
@@ -62,12 +59,12 @@ def main() -> None:
         raise SystemExit(str(exc.args[0] if exc.args else exc)) from None
     cells = pick_cells(args.cells)
     corpus, config = load_ptb(), ScoringConfig()
-    baseline = _status_mib("VmRSS")
+    baseline = _mib("VmRSS")
     t0 = time.perf_counter()
     for _, cell in cells:
         score_cell(cell, members, config, corpus)
     result = {"spec": args.spec, "proxies": len(members), "cells": len(cells), "threads": torch.get_num_threads(),
-              "baseline_mib": baseline, "peak_mib": _status_mib("VmHWM"), "end_mib": _status_mib("VmRSS"),
+              "baseline_mib": baseline, "peak_mib": _mib("VmHWM"), "end_mib": _mib("VmRSS"),
               "seconds_per_cell": (time.perf_counter() - t0) / len(cells)}
     if args.json:
         print(json.dumps(result, indent=1))
