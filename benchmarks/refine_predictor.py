@@ -46,6 +46,8 @@ from zeronas.refine.policies import Ranker
 from zeronas.refine.scores import curve_scores, directions, spec_members
 from zeronas.run import score_and_read
 
+from refine_study import add_rankings
+
 STORE = "sqlite:///docs/results/nbnlp-dev-scores.db"
 
 
@@ -105,7 +107,10 @@ def summarise(table: CurveTable, predicted: Mapping[str, float | None], probe_ra
     """The predictor's ranking, the recommended method's (same probe) and the cells' own PTB labels' (the best
     any predictor of PTB loss could do), each against the WikiText-2 results."""
     cands = list(table.without_references())
-    ranker = Ranker({cid: {"predictor": _score(v)} for cid, v in predicted.items()}, {"predictor": True})
+    scores: dict[str, dict[str, Any]] = {}
+    dirs: dict[str, bool] = {}
+    add_rankings(scores, dirs, {"predictor": predicted}, cands)
+    ranker = Ranker(scores, dirs)
     out = {"predictor": rank_summary(ranker.order("predictor", cands), cands, predicted)}
     out[RECOMMENDED_METHOD] = rank_summary(probe_ranker.order(RECOMMENDED_METHOD, cands), cands, {})
     ptb = {c.canonical_id: bench.get(c.canonical_id).mean_test_loss if c.canonical_id in bench else None
@@ -113,12 +118,6 @@ def summarise(table: CurveTable, predicted: Mapping[str, float | None], probe_ra
     by_label = sorted(cands, key=lambda c: (ptb[c.canonical_id] is None, ptb[c.canonical_id] or 0.0))
     out["ptb_label"] = rank_summary(by_label, cands, ptb)
     return out
-
-
-def _score(v: float | None) -> Any:
-    from zeronas.core.score import Score
-
-    return Score("predictor", v, "ok") if v is not None else Score("predictor", None, "nan")
 
 
 def main(argv: list[str] | None = None) -> int:
