@@ -53,8 +53,6 @@ CORPUS_HELP = ("Probe corpus: ptb (bundled, default), wikitext-2 (bundled valid/
 def fail(message: str) -> "typer.Exit":
     """Print ``error: MESSAGE`` on stderr and return the exit (code 2) to raise. The message is printed as plain
     text: it may hold user input or exception text, whose brackets are not markup."""
-    from rich.markup import escape
-
     err.print(f"[bold red]error:[/] {escape(safe(message, one_line=True))}", highlight=False, markup=True,
               soft_wrap=True)
     return typer.Exit(code=EXIT_BAD_INPUT)
